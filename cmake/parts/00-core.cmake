@@ -1,0 +1,6 @@
+# core: generic helpers, no mail code
+file(GLOB CORE_SRC ${CMAKE_SOURCE_DIR}/src/core/*.c)
+add_library(mamori_core STATIC ${CORE_SRC})
+target_link_libraries(mamori_core PkgConfig::LIBCONFIG Threads::Threads)
+
+mamori_unit_test(test_core SOURCES tests/unit/test_core.c LIBS mamori_core)
