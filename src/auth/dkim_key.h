@@ -32,7 +32,7 @@ enum dkim_key_status {
 	DKIM_KEY_OK,
 	DKIM_KEY_NONE,      /* no key record (NXDOMAIN/NODATA): permerror "no key" */
 	DKIM_KEY_TEMPFAIL,  /* DNS temporary failure: temperror */
-	DKIM_KEY_INVALID,   /* syntax, unknown k=, bad p=, s= not email/*: permerror */
+	DKIM_KEY_INVALID,   /* syntax, unknown k=, bad p=, s= not email or "*": permerror */
 };
 
 /*

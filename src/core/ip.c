@@ -34,7 +34,7 @@ int ip_parse(const char *s, struct ipaddr *ip_r)
 char *ip_format(const struct ipaddr *ip, char *out)
 {
 	if (inet_ntop(ip->family, ip->a, out, IP_STRLEN) == NULL)
-		strcpy(out, "?");
+		snprintf(out, IP_STRLEN, "?");
 	return out;
 }
 

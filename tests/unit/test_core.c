@@ -8,6 +8,10 @@
 
 #include "core/buf.h"
 #include "core/ip.h"
+#include "core/config.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 static void test_buf_limit(void **state)
 {
@@ -67,12 +71,59 @@ static void test_ip(void **state)
 	assert_string_equal(ip_format(&a, out), "192.0.2.3");
 }
 
+static char *write_tmp(const char *text)
+{
+	static char path[64];
+	snprintf(path, sizeof path, "/tmp/mamori-cfg-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void test_config(void **state)
+{
+	struct { const char *text; const char *err_has; } cases[] = {
+		{ "general = { authserv_id = \"mx.example.org\"; };\ndns = { timeout_ms = 2000; forwarders = [\"127.0.0.1\"]; };\n", NULL },
+		{ "general = {\n  authserv_idd = \"x\";\n};\n", ":2: general.authserv_idd: unknown key" },
+		{ "dns = {\n\n  timeout_ms = 5;\n};\n", ":3: dns.timeout_ms: 5 is outside 100..60000" },
+		{ "dns = { resolver = \"bind\"; };\n", "dns.resolver: \"bind\" is not one of the allowed values" },
+		{ "bogus = { a = 1; };\n", ":1: bogus: unknown section" },
+		{ "general = { syslog = \"yes\"; };\n", "general.syslog: must be true or false" },
+		{ "general = { authserv_id = ; };\n", ":1: syntax error" },
+		{ "dns = { resolver = \"stub\"; };\n", "dns.zone_file: required" },
+		{ "dkim = { sign = ( { domain = \"a.example\"; selector = \"s\"; } ); };\n", "entry needs domain, selector and key_file" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *path = write_tmp(cases[i].text);
+		struct mamori_config c;
+		char err[512] = "";
+		int rc = config_load(path, &c, err, sizeof err);
+		if (cases[i].err_has == NULL) {
+			assert_int_equal(rc, 0);
+			assert_string_equal(c.authserv_id, "mx.example.org");
+			assert_int_equal(c.dns_timeout_ms, 2000);
+			assert_string_equal(c.dns_forwarders[0], "127.0.0.1");
+			assert_null(c.dns_forwarders[1]);
+		} else {
+			assert_int_equal(rc, -1);
+			if (strstr(err, cases[i].err_has) == NULL || strstr(err, path) == NULL)
+				fail_msg("case %zu: error \"%s\" lacks \"%s\" or the file name", i, err, cases[i].err_has);
+			assert_string_equal(c.data_dir, "./var"); /* defaults remain usable */
+		}
+		config_free(&c);
+		unlink(path);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf_limit),
 		cmocka_unit_test(test_buf_long_printf),
 		cmocka_unit_test(test_ip),
+		cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

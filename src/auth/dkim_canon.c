@@ -1,0 +1,345 @@
+/*
+ * dkim_canon: RFC 6376 section 3.4 canonicalisation on raw bytes.
+ * Header canonicalisation works field by field into a caller's buf; the body
+ * hash is a byte-level state machine so chunks of any size (including a CRLF
+ * split across two chunks) give the same digest as one call.
+ */
+#include "auth/dkim_canon.h"
+#include "auth/taglist.h"
+#include "core/mem.h"
+
+#include <string.h>
+#include <strings.h>
+
+static bool is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static char lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+static int canon_word(const char *s, size_t len, enum dkim_canon *c_r)
+{
+	if (len == 6 && strncasecmp(s, "simple", 6) == 0)
+		*c_r = DKIM_CANON_SIMPLE;
+	else if (len == 7 && strncasecmp(s, "relaxed", 7) == 0)
+		*c_r = DKIM_CANON_RELAXED;
+	else
+		return -1;
+	return 0;
+}
+
+int dkim_canon_parse(const char *v, size_t len, enum dkim_canon *hdr_r, enum dkim_canon *body_r)
+{
+	const char *slash = memchr(v, '/', len);
+	enum dkim_canon h, b = DKIM_CANON_SIMPLE;
+	if (!slash)
+		return canon_word(v, len, hdr_r) == 0 ? (*body_r = b, 0) : -1;
+	if (canon_word(v, (size_t)(slash - v), &h) < 0)
+		return -1;
+	if (canon_word(slash + 1, len - (size_t)(slash - v) - 1, &b) < 0)
+		return -1;
+	*hdr_r = h;
+	*body_r = b;
+	return 0;
+}
+
+/*
+ * Relaxed header canonicalisation (RFC 6376 3.4.2) of the segments of one
+ * field: the field may be given in two pieces (the signature field with its
+ * b= value cut out), which are processed as if concatenated.
+ */
+struct segs {
+	const char *p[2];
+	size_t n[2];
+};
+
+static int relaxed_header(const struct segs *sg, bool final_crlf, struct buf *out)
+{
+	/* total length without the final CRLF of the field */
+	size_t total = sg->n[0] + sg->n[1];
+#define AT(i) ((i) < sg->n[0] ? sg->p[0][(i)] : sg->p[1][(i) - sg->n[0]])
+	if (total >= 2 && AT(total - 2) == '\r' && AT(total - 1) == '\n')
+		total -= 2;
+	size_t i = 0, colon = total;
+	for (size_t k = 0; k < total; k++)
+		if (AT(k) == ':') {
+			colon = k;
+			break;
+		}
+	/* name: lower-cased, without WSP before the colon */
+	size_t ne = colon;
+	while (ne > 0 && is_wsp(AT(ne - 1)))
+		ne--;
+	char tmp[512];
+	size_t t = 0;
+	for (i = 0; i < ne; i++) {
+		tmp[t++] = lower(AT(i));
+		if (t == sizeof tmp) {
+			if (buf_append(out, tmp, t) < 0)
+				return -1;
+			t = 0;
+		}
+	}
+	if (buf_append(out, tmp, t) < 0 || buf_putc(out, ':') < 0)
+		return -1;
+	t = 0;
+	/* value: unfold, runs of WSP to one SP, none at either end */
+	bool pending_sp = false, any = false;
+	for (i = colon + 1; i < total; i++) {
+		char c = AT(i);
+		if (c == '\r' && i + 1 < total && AT(i + 1) == '\n') {
+			i++;
+			continue;
+		}
+		if (is_wsp(c)) {
+			pending_sp = true;
+			continue;
+		}
+		if (pending_sp && any)
+			tmp[t++] = ' ';
+		pending_sp = false;
+		any = true;
+		tmp[t++] = c;
+		if (t >= sizeof tmp - 1) {
+			if (buf_append(out, tmp, t) < 0)
+				return -1;
+			t = 0;
+		}
+	}
+#undef AT
+	if (buf_append(out, tmp, t) < 0)
+		return -1;
+	if (final_crlf && buf_append(out, "\r\n", 2) < 0)
+		return -1;
+	return 0;
+}
+
+int dkim_canon_header(enum dkim_canon c, const char *raw, size_t len, struct buf *out)
+{
+	if (c == DKIM_CANON_SIMPLE)
+		return buf_append(out, raw, len);
+	struct segs sg = { { raw, "" }, { len, 0 } };
+	return relaxed_header(&sg, true, out);
+}
+
+int dkim_canon_sig_header(enum dkim_canon c, const char *raw, size_t len, struct buf *out)
+{
+	/* find the b= tag's value inside the raw field and cut it out */
+	const char *colon = memchr(raw, ':', len);
+	size_t cut_from = len, cut_to = len;
+	if (colon) {
+		const char *v = colon + 1;
+		size_t vlen = len - (size_t)(v - raw);
+		struct taglist tl;
+		char err[128];
+		if (taglist_parse(v, vlen, &tl, err, sizeof err) == 0) {
+			const struct tag *b = taglist_get(&tl, "b");
+			if (b) {
+				cut_from = (size_t)(b->value - raw);
+				cut_to = cut_from + b->value_len;
+			}
+		}
+	}
+	/* without the field's final CRLF */
+	size_t end = len;
+	if (end >= 2 && raw[end - 2] == '\r' && raw[end - 1] == '\n')
+		end -= 2;
+	if (cut_to > end) { /* b= value cannot reach into the CRLF, but be safe */
+		cut_to = end;
+		if (cut_from > end)
+			cut_from = end;
+	}
+	struct segs sg = { { raw, raw + cut_to }, { cut_from, end - cut_to } };
+	if (c == DKIM_CANON_SIMPLE) {
+		if (buf_append(out, sg.p[0], sg.n[0]) < 0 || buf_append(out, sg.p[1], sg.n[1]) < 0)
+			return -1;
+		return 0;
+	}
+	return relaxed_header(&sg, false, out);
+}
+
+static bool name_eq(const struct msg_header *h, const char *n, size_t len)
+{
+	return h->name_len == len && strncasecmp(h->name, n, len) == 0;
+}
+
+int dkim_canon_headers(enum dkim_canon c, const struct message *msg, const char *hlist, size_t hlen,
+		       size_t skip_from, struct buf *out)
+{
+	/* which instances are already taken; message.h bounds nhdr */
+	bool used[MESSAGE_MAX_HEADERS];
+	size_t nh = msg->nhdr < skip_from ? msg->nhdr : skip_from;
+	if (nh > MESSAGE_MAX_HEADERS)
+		nh = MESSAGE_MAX_HEADERS;
+	memset(used, 0, nh * sizeof used[0]);
+	size_t p = 0;
+	while (p <= hlen) {
+		const char *e = memchr(hlist + p, ':', hlen - p);
+		size_t q = e ? (size_t)(e - hlist) : hlen;
+		size_t s = p, t = q;
+		while (s < t && (is_wsp(hlist[s]) || hlist[s] == '\r' || hlist[s] == '\n'))
+			s++;
+		while (t > s && (is_wsp(hlist[t - 1]) || hlist[t - 1] == '\r' || hlist[t - 1] == '\n'))
+			t--;
+		if (t > s) {
+			for (size_t i = nh; i-- > 0;) {
+				if (used[i] || !name_eq(&msg->hdr[i], hlist + s, t - s))
+					continue;
+				used[i] = true;
+				if (dkim_canon_header(c, msg->hdr[i].raw, msg->hdr[i].raw_len, out) < 0)
+					return -1;
+				break;
+			}
+		}
+		p = q + 1;
+	}
+	return 0;
+}
+
+/* ---- body ---- */
+
+#define BH_CHUNK 4096
+
+struct bh_out {
+	struct dkim_bodyhash *bh;
+	char buf[BH_CHUNK];
+	size_t n;
+};
+
+static void bh_flush(struct bh_out *o)
+{
+	struct dkim_bodyhash *bh = o->bh;
+	size_t n = o->n;
+	o->n = 0;
+	if (n == 0)
+		return;
+	size_t h = n;
+	if (bh->limit >= 0) {
+		long long room = bh->limit - bh->hashed;
+		if (room <= 0)
+			h = 0;
+		else if ((long long)h > room)
+			h = (size_t)room;
+	}
+	if (h > 0 && bh->md)
+		EVP_DigestUpdate(bh->md, o->buf, h);
+	bh->hashed += (long long)n;
+}
+
+static inline void bh_put(struct bh_out *o, char c)
+{
+	if (o->n == BH_CHUNK)
+		bh_flush(o);
+	o->buf[o->n++] = c;
+}
+
+/* a content byte (not part of a line break) */
+static void bh_content(struct dkim_bodyhash *bh, struct bh_out *o, char c)
+{
+	if (bh->canon == DKIM_CANON_RELAXED && is_wsp(c)) {
+		bh->pending_wsp = true;
+		return;
+	}
+	for (; bh->pending_crlf > 0; bh->pending_crlf--) {
+		bh_put(o, '\r');
+		bh_put(o, '\n');
+	}
+	if (bh->pending_wsp) {
+		bh_put(o, ' ');
+		bh->pending_wsp = false;
+	}
+	bh_put(o, c);
+	bh->line_has_data = true;
+	bh->any = true;
+}
+
+static void bh_eol(struct dkim_bodyhash *bh)
+{
+	/* relaxed: whitespace at the end of a line is dropped */
+	bh->pending_wsp = false;
+	if (bh->line_has_data) {
+		/* the CRLF ending a line with content is held like an empty line:
+		   trailing CRLFs collapse to one at the end */
+		bh->line_has_data = false;
+	}
+	bh->pending_crlf++;
+}
+
+void dkim_bodyhash_init(struct dkim_bodyhash *bh, enum dkim_canon c, const EVP_MD *md, long long limit)
+{
+	memset(bh, 0, sizeof *bh);
+	bh->canon = c;
+	bh->limit = limit;
+	bh->md = EVP_MD_CTX_new();
+	if (!bh->md)
+		xmem_fail(0);
+	if (EVP_DigestInit_ex(bh->md, md, NULL) != 1) {
+		EVP_MD_CTX_free(bh->md);
+		bh->md = NULL; /* final then yields an empty digest: never verifies */
+	}
+}
+
+void dkim_bodyhash_update(struct dkim_bodyhash *bh, const char *data, size_t len)
+{
+	struct bh_out o;
+	o.bh = bh;
+	o.n = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = data[i];
+		if (bh->saw_cr) {
+			bh->saw_cr = false;
+			if (c == '\n') {
+				bh_eol(bh);
+				continue;
+			}
+			bh_content(bh, &o, '\r'); /* a bare CR is data */
+		}
+		if (c == '\r') {
+			bh->saw_cr = true;
+			continue;
+		}
+		bh_content(bh, &o, c);
+	}
+	bh_flush(&o);
+}
+
+void dkim_bodyhash_final(struct dkim_bodyhash *bh, unsigned char *digest_r, unsigned *dlen_r, long long *total_r)
+{
+	struct bh_out o;
+	o.bh = bh;
+	o.n = 0;
+	if (bh->saw_cr) {
+		bh->saw_cr = false;
+		bh_content(bh, &o, '\r');
+	}
+	if (bh->any) {
+		/* content seen: exactly one CRLF ends it (added if missing,
+		   trailing empty lines dropped) */
+		bh_put(&o, '\r');
+		bh_put(&o, '\n');
+	} else if (bh->canon == DKIM_CANON_SIMPLE) {
+		/* RFC 6376 3.4.3: an empty body is a single CRLF */
+		bh_put(&o, '\r');
+		bh_put(&o, '\n');
+	}
+	/* relaxed empty body: nothing (RFC 6376 3.4.4, errata 3765 style) */
+	bh_flush(&o);
+	*dlen_r = 0;
+	if (bh->md) {
+		EVP_DigestFinal_ex(bh->md, digest_r, dlen_r);
+		EVP_MD_CTX_free(bh->md);
+		bh->md = NULL;
+	}
+	if (total_r)
+		*total_r = bh->hashed;
+}
+
+void dkim_bodyhash_abort(struct dkim_bodyhash *bh)
+{
+	EVP_MD_CTX_free(bh->md);
+	bh->md = NULL;
+}

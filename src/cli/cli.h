@@ -1,0 +1,26 @@
+/*
+ * cli: the `mamori` command. Each subcommand is one function taking the
+ * arguments after its name; common options (-c FILE) are handled here.
+ * Exit codes follow sysexits(3) for usage (64), input (66) and config (78)
+ * errors; each command documents its own result codes in its --help.
+ */
+#ifndef MAMORI_CLI_CLI_H
+#define MAMORI_CLI_CLI_H
+
+#include "core/config.h"
+
+#define EXIT_USAGE 64
+#define EXIT_NOINPUT 66
+#define EXIT_SOFTWARE 70
+#define EXIT_CONFIG 78
+
+/* loads the -c file, or the defaults when path is NULL; prints the error
+   and returns -1 on failure */
+int cli_load_config(const char *path, struct mamori_config *cfg_r);
+
+int cmd_check(int argc, char **argv, const char *config_path);
+int cmd_config(int argc, char **argv, const char *config_path);
+int cmd_dns(int argc, char **argv, const char *config_path);
+int cmd_dkim(int argc, char **argv, const char *config_path);
+
+#endif
