@@ -373,22 +373,21 @@ static void keep_mailbox(struct parser *ps, const struct mailbox *mb)
 		ps->truncated = true;
 }
 
-/* builds a display name from tokens [start, end-of-scan); words are joined
-   by one space, specials glued */
-static void build_display(struct parser *ps, struct lexer saved, char stop, struct out *o)
+/* builds a display name from the tokens from saved up to stop: one space
+   where the source had white space or comments between tokens */
+static void build_display(struct lexer saved, char stop, struct out *o)
 {
 	struct lexer lx = saved;
-	bool word_before = false;
+	const char *prev_end = NULL;
 	for (;;) {
 		const struct tok *t = lex_peek(&lx);
 		if (t->kind == T_END || t->kind == T_BAD || tok_is(t, stop))
 			break;
 		struct tok w = lex_take(&lx);
-		bool is_word = w.kind == T_ATOM || w.kind == T_QSTR || w.kind == T_DLIT;
-		if (is_word && word_before)
+		if (prev_end != NULL && w.p > prev_end)
 			out_putc(o, ' ');
 		out_tok(o, &w, true);
-		word_before = is_word;
+		prev_end = w.p + w.n;
 	}
 }
 
@@ -433,8 +432,12 @@ static void parse_address(struct parser *ps, bool in_group)
 	}
 	if (bad) {
 		perr(ps, "%s", why);
-		resync(ps, in_group);
-		return;
+		if (!saw_at || saw_lt || saw_colon) {
+			resync(ps, in_group);
+			return;
+		}
+		/* "a@b.example<junk>": keep what reads as an address before the
+		   junk, so that a domain cannot be hidden by appending garbage */
 	}
 
 	struct mailbox scratch;
@@ -446,7 +449,7 @@ static void parse_address(struct parser *ps, bool in_group)
 	if (saw_lt) {
 		/* name-addr: everything before '<' is the display name, even an
 		   unquoted "a@b" (a common malformation that MUAs show as a name) */
-		build_display(ps, start, '<', &disp);
+		build_display(start, '<', &disp);
 		lex_take(&ps->lx); /* '<' */
 		if (parse_angle(ps, mb) < 0) {
 			resync(ps, in_group);
@@ -482,7 +485,7 @@ static void parse_address(struct parser *ps, bool in_group)
 			struct out w;
 			char tmp[64];
 			out_init(&w, tmp, sizeof tmp);
-			build_display(ps, start, ',', &w);
+			build_display(start, ',', &w);
 			perr(ps, "no domain in address \"%s\"", tmp);
 		}
 		return; /* empty element (obs-mbox-list) or a bare word */

@@ -537,8 +537,8 @@ static enum vstatus check_signature(struct arc_ctx *c, const struct arc_sig *sig
 	case DKIM_KEY_OK:
 		break;
 	case DKIM_KEY_TEMPFAIL:
-		snprintf(why, whylen, "%s i=%u key %.80s._domainkey.%.80s: temporary DNS failure%s%.60s", k, i, sig->s,
-			 sig->d, ks->err[0] ? ": " : "", ks->err);
+		snprintf(why, whylen, "%s i=%u key %.80s._domainkey.%.80s: temporary DNS failure", k, i, sig->s,
+			 sig->d);
 		return V_TEMP;
 	case DKIM_KEY_NONE:
 		snprintf(why, whylen, "%s i=%u no key at %.80s._domainkey.%.80s", k, i, sig->s, sig->d);
@@ -747,9 +747,10 @@ enum arc_cv arc_verify(struct dns_resolver *r, const struct message *msg, const 
 		const struct tag *d;
 		const struct msg_header *as = c->set[n].h[ARC_AS];
 		char e[160];
-		if (taglist_parse(as->value, as->value_len, &tl, e, sizeof e) == 0 && (d = taglist_get(&tl, "d")))
-			snprintf(resp->sealer_domain, sizeof resp->sealer_domain, "%.*s", (int)d->value_len,
-				 d->value);
+		/* only a syntactically valid domain: policy code compares it */
+		if (taglist_parse(as->value, as->value_len, &tl, e, sizeof e) == 0 && (d = taglist_get(&tl, "d")) &&
+		    copy_dns_name(d, false, resp->sealer_domain, sizeof resp->sealer_domain) < 0)
+			resp->sealer_domain[0] = '\0';
 	}
 	if (n > 0 && c->set[n].h[ARC_AAR])
 		copy_aar(c->set[n].h[ARC_AAR], resp->aar_value, sizeof resp->aar_value);

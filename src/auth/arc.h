@@ -35,7 +35,9 @@ struct arc_response {
 	int oldest_pass;           /* lowest i whose AMS verifies, counting down from N
 	                              without a gap; 0 unless cv is pass (see arc_verify) */
 	char reason[256];          /* why the chain is what it is, e.g. "AS i=1 signature did not verify" */
-	char sealer_domain[256];   /* d= of the ARC-Seal with i=N (for trusted-sealer policy), or "" */
+	char sealer_domain[256];   /* d= of the ARC-Seal with i=N as written (for trusted-sealer
+	                              policy; compare case-insensitively), "" if absent or not a
+	                              valid domain name; set even when the chain fails */
 	char aar_value[1024];      /* the ARC-Authentication-Results i=N value after "i=N;", unfolded
 	                              (CR/LF removed) and truncated, or "" */
 };

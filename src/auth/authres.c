@@ -341,6 +341,7 @@ static int read_authserv_id(struct cur *c, char *out, size_t outsz)
 static int read_props(struct cur *c, struct authres_result *r, bool *truncated)
 {
 	char fb[16];
+	bool have_reason = false; /* reason="" is empty yet present */
 	for (;;) {
 		if (skip_cfws(c) < 0)
 			return -1;
@@ -369,8 +370,9 @@ static int read_props(struct cur *c, struct authres_result *r, bool *truncated)
 					    p.property, found(c, fb));
 		} else if (!at_end(c) && c->s[c->pos] == '=') {
 			if (strcmp(name, "reason") == 0) {
-				if (r->reason[0] != '\0')
+				if (have_reason)
 					return fail(c, start, "duplicate reason");
+				have_reason = true;
 				c->pos++;
 				if (skip_cfws(c) < 0 ||
 				    read_value(c, "reason", false, r->reason, sizeof r->reason) < 0)
@@ -814,8 +816,9 @@ static void lay_word(struct layout *l, const char *w, size_t n, enum sep sep)
 	l->col += n;
 }
 
-/* "(comment)" split at its spaces so it can fold; parens and '\' escaped */
-static void lay_comment(struct layout *l, const char *text)
+/* "(comment)" split at its spaces so it can fold; parens and '\' escaped;
+   suffix (";" or "") sticks to the closing parenthesis */
+static void lay_comment(struct layout *l, const char *text, const char *suffix)
 {
 	struct buf w = BUF_INIT(0);
 	const char *p = text;
@@ -828,8 +831,10 @@ static void lay_comment(struct layout *l, const char *text)
 				(void)buf_putc(&w, '\\');
 			(void)buf_putc(&w, p[i]);
 		}
-		if (!e)
+		if (!e) {
 			(void)buf_putc(&w, ')');
+			(void)buf_puts(&w, suffix);
+		}
 		lay_word(l, buf_cstr(&w), w.len, SEP_SPACE);
 		buf_reset(&w);
 		p += n + (e ? 1 : 0);
@@ -861,9 +866,7 @@ char *authres_builder_finish(struct authres_builder **bp, const char *eol)
 			(void)buf_putc(&w, ';');
 		lay_word(&l, buf_cstr(&w), w.len, SEP_LINE);
 		if (r->comment && r->comment[0]) {
-			lay_comment(&l, r->comment);
-			if (!last && words == 1)
-				lay_word(&l, ";", 1, SEP_GLUE);
+			lay_comment(&l, r->comment, !last && words == 1 ? ";" : "");
 		}
 		if (r->reason) {
 			buf_reset(&w);

@@ -316,6 +316,18 @@ void dkim_bodyhash_final(struct dkim_bodyhash *bh, unsigned char *digest_r, unsi
 		bh->saw_cr = false;
 		bh_content(bh, &o, '\r');
 	}
+	if (bh->pending_wsp) {
+		/* relaxed: whitespace on a last line without CRLF is not "at the
+		   end of a line" (RFC 6376 3.4.4 a), so it stays as one SP before
+		   the CRLF added by 3.4.4 b; dkimpy reads it the same way */
+		for (; bh->pending_crlf > 0; bh->pending_crlf--) {
+			bh_put(&o, '\r');
+			bh_put(&o, '\n');
+		}
+		bh_put(&o, ' ');
+		bh->pending_wsp = false;
+		bh->any = true;
+	}
 	if (bh->any) {
 		/* content seen: exactly one CRLF ends it (added if missing,
 		   trailing empty lines dropped) */

@@ -30,6 +30,8 @@ struct spf_request {
 	time_t now;              /* for %{t} */
 };
 
+/* domain and sender hold the client's bytes as given (truncated to fit):
+   escape them before putting them in a header; reason is printable ASCII */
 struct spf_response {
 	enum spf_result result;
 	char identity[16];       /* "mailfrom" or "helo" */

@@ -37,7 +37,8 @@ struct spf_term {
 	struct ipaddr net; /* ip4, ip6 */
 };
 
-/* most real records have well under this many terms */
+/* most real records have well under this many terms; a struct spf_record
+   points into itself (terms = inline_terms), so it is never copied */
 #define SPF_INLINE_TERMS 24
 
 struct spf_record {

@@ -137,20 +137,16 @@ static void put_transformed(struct spf_sink *s, const char *v, size_t n, unsigne
 	}
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, const char *in, size_t at, size_t len)
+/* up to 24 bytes of the input from at, printable, for reason texts */
+static const char *quote_at(char q[32], const char *in, size_t at, size_t len)
 {
-	if (err == NULL || errlen == 0)
-		return;
-	/* quote up to 24 bytes of the context for the reason text; the input
-	   may hold any byte, so print only visible ASCII */
-	char ctx[32];
 	size_t k = 0;
 	for (size_t i = at; i < len && k < 24; i++) {
 		unsigned char c = (unsigned char)in[i];
-		ctx[k++] = (c > 0x20 && c < 0x7f) ? (char)c : '?';
+		q[k++] = (c > 0x20 && c < 0x7f) ? (char)c : '?';
 	}
-	ctx[k] = '\0';
-	snprintf(err, errlen, fmt, ctx);
+	q[k] = '\0';
+	return q;
 }
 
 int spf_macro_run(const char *in, size_t len, const struct spf_mctx *m, unsigned flags, struct spf_sink *out,
@@ -158,12 +154,13 @@ int spf_macro_run(const char *in, size_t len, const struct spf_mctx *m, unsigned
 {
 	bool explain = (flags & SPF_MACRO_EXPLAIN) != 0;
 	size_t last_end = SIZE_MAX, lit = 0, i = 0;
+	char q[32];
 
 	while (i < len) {
 		unsigned char c = (unsigned char)in[i];
 		if (c != '%') {
 			if (c == ' ' ? !explain : (c < 0x21 || c > 0x7e)) {
-				set_err(err, errlen, "invalid character in macro-string near '%s'", in, i, len);
+				snprintf(err, errlen, "invalid character in macro-string near '%s'", quote_at(q, in, i, len));
 				return -1;
 			}
 			i++;
@@ -172,7 +169,7 @@ int spf_macro_run(const char *in, size_t len, const struct spf_mctx *m, unsigned
 		if (m)
 			sink_put(out, in + lit, i - lit);
 		if (i + 1 >= len) {
-			set_err(err, errlen, "'%%' at end of macro-string%s", in, len, len);
+			snprintf(err, errlen, "'%%' at end of macro-string");
 			return -1;
 		}
 		char c2 = in[i + 1];
@@ -184,13 +181,14 @@ int spf_macro_run(const char *in, size_t len, const struct spf_mctx *m, unsigned
 			continue;
 		}
 		if (c2 != '{') {
-			set_err(err, errlen, "invalid macro '%s' (RFC 7208 7.1: '%%' must be followed by '{', '%%', '_' or '-')",
-				in, i, len);
+			snprintf(err, errlen,
+				 "invalid macro '%s' (RFC 7208 7.1: '%%' must be followed by '{', '%%', '_' or '-')",
+				 quote_at(q, in, i, len));
 			return -1;
 		}
 		size_t j = i + 2;
 		if (j >= len) {
-			set_err(err, errlen, "unterminated macro '%s'", in, i, len);
+			snprintf(err, errlen, "unterminated macro '%s'", quote_at(q, in, i, len));
 			return -1;
 		}
 		char letter = in[j];
@@ -199,12 +197,12 @@ int spf_macro_run(const char *in, size_t len, const struct spf_mctx *m, unsigned
 		if (strchr("slodiphv", lower) == NULL || lower == '\0') {
 			if (lower && strchr("crt", lower)) {
 				if (!explain) {
-					set_err(err, errlen,
-						"macro '%s' is only allowed in explanation text (RFC 7208 7.1)", in, i, len);
+					snprintf(err, errlen,
+						"macro '%s' is only allowed in explanation text (RFC 7208 7.1)", quote_at(q, in, i, len));
 					return -1;
 				}
 			} else {
-				set_err(err, errlen, "unknown macro letter in '%s'", in, i, len);
+				snprintf(err, errlen, "unknown macro letter in '%s'", quote_at(q, in, i, len));
 				return -1;
 			}
 		}
@@ -218,7 +216,7 @@ int spf_macro_run(const char *in, size_t len, const struct spf_mctx *m, unsigned
 			j++;
 		}
 		if (ndigits > 0 && nparts == 0) {
-			set_err(err, errlen, "macro '%s' asks for zero parts (RFC 7208 7.3)", in, i, len);
+			snprintf(err, errlen, "macro '%s' asks for zero parts (RFC 7208 7.3)", quote_at(q, in, i, len));
 			return -1;
 		}
 		bool rev = false;
@@ -230,7 +228,7 @@ int spf_macro_run(const char *in, size_t len, const struct spf_mctx *m, unsigned
 		while (j < len && delim_bit(in[j]))
 			delims |= (unsigned)delim_bit(in[j++]);
 		if (j >= len || in[j] != '}') {
-			set_err(err, errlen, "malformed macro '%s'", in, i, len);
+			snprintf(err, errlen, "malformed macro '%s'", quote_at(q, in, i, len));
 			return -1;
 		}
 		i = j + 1;

@@ -39,6 +39,7 @@ int log_level_parse(const char *name, enum log_level *lvl_r)
 	return -1;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void log_v(enum log_level lvl, const char *fmt, va_list ap)
 {
 	static const char *tag[] = { "debug", "info", "warning", "error", "fatal", "panic" };

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <unbound.h>
 
 #define UB_DEFAULT_TIMEOUT_MS 5000
@@ -378,21 +379,37 @@ static int ub_configure(struct ub_ctx *ctx, const struct dns_unbound_opts *opts,
 		return -1;
 	}
 	if (opts->trust_anchor_file && *opts->trust_anchor_file) {
+		if (access(opts->trust_anchor_file, R_OK) != 0) {
+			snprintf(err, errlen, "unbound: trust anchor '%s': %s", opts->trust_anchor_file, strerror(errno));
+			return -1;
+		}
 		if ((rc = ub_ctx_add_ta_file(ctx, opts->trust_anchor_file)) != 0) {
 			snprintf(err, errlen, "unbound: trust anchor '%s': %s", opts->trust_anchor_file, ub_strerror(rc));
 			return -1;
 		}
 	}
+	/* libunbound reads the trust anchor and builds its modules lazily, at
+	   the first query; a bad file would then fail every query. Removing a
+	   zone finalizes the context now (there is no public ub_ctx_finalize),
+	   so such errors surface here; no ub_ctx_set_option after this point. */
+	if ((rc = ub_ctx_zone_remove(ctx, "finalize.mamori.invalid.")) != 0) {
+		snprintf(err, errlen, "unbound: bad configuration: %s", ub_strerror(rc));
+		return -1;
+	}
+	/* Special-use zones (test., invalid., ...) are answered NXDOMAIN by
+	   libunbound's default local zones. ub_ctx_set_option("local-zone:",
+	   "test. nodefault") does not work in libunbound 1.17 (it stores the
+	   whole value, "test. nodefault", as the zone name), so the default zone
+	   is removed from the finalized context instead, which has the same
+	   effect. Removing a zone that is not there is not an error. */
 	for (size_t i = 0; opts->nodefault_zones && opts->nodefault_zones[i]; i++) {
 		const char *z = opts->nodefault_zones[i];
-		char val[DNS_MAX_NAME + 32];
 		if (!zone_ok(z)) {
 			snprintf(err, errlen, "unbound: bad nodefault zone name");
 			return -1;
 		}
-		snprintf(val, sizeof val, "%s nodefault", z);
-		if ((rc = ub_ctx_set_option(ctx, "local-zone:", val)) != 0) {
-			snprintf(err, errlen, "unbound: local-zone '%s': %s", val, ub_strerror(rc));
+		if ((rc = ub_ctx_zone_remove(ctx, z)) != 0) {
+			snprintf(err, errlen, "unbound: nodefault zone '%s': %s", z, ub_strerror(rc));
 			return -1;
 		}
 	}

@@ -96,13 +96,13 @@ check "$work/m1s.eml" 192.0.2.10 mail.example.test ''
 expect "null path: identity" "$(j .spf.identity)" helo
 expect "null path: spf" "$(j .spf.result)" pass
 
-# 6. t=y: fail, but the disposition is none
+# 6. t=y: fail, and the policy is applied one level lower (reject -> quarantine)
 msg testing.test "t" > "$work/m6.eml"
 check "$work/m6.eml" 203.0.113.9 evil.example x@testing.test
 expect "testing: dmarc" "$(j .dmarc.result)" fail
 expect "testing: t=y" "$(j .dmarc.testing)" true
-expect "testing: disposition" "$(j .dmarc.disposition)" none
-expect "testing: exit" "$rc" 0
+expect "testing: disposition (RFC 9989 4.7: one level down)" "$(j .dmarc.disposition)" quarantine
+expect "testing: exit" "$rc" 1
 
 # 7. DNS timeout: temperror and exit status 2, never a pass
 msg timeout.test "timeout" > "$work/m7.eml"

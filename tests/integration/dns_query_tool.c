@@ -13,7 +13,7 @@
  *
  * --stress: THREADS threads each ask COUNT times for tI.example.test A and
  * expect 192.0.2.(100+I); one more thread asks twice for x.slow.test A and
- * expects a TEMPFAIL "timeout". Checks that concurrent queries on one shared
+ * expects a TEMPFAIL (the server drops those queries). Checks that concurrent queries on one shared
  * context each get their own answer. Prints "stress ok" or the failures.
  * Exit: 0 when the query ran (whatever its status) / stress passed,
  * 1 stress failure, 2 usage or configuration error.
@@ -83,8 +83,12 @@ static void *stress_thread(void *p)
 		for (int i = 0; i < 2; i++) {
 			struct dns_answer ans;
 			dns_query(a->r, "x.slow.test", DNS_T_A, &ans);
-			if (ans.status != DNS_TEMPFAIL || !ans.reason || strcmp(ans.reason, "timeout") != 0) {
-				fprintf(stderr, "slow: got %s\n", dns_status_name(ans.status));
+			/* "timeout", or "SERVFAIL" once libunbound gives up on the
+			   server within the deadline */
+			if (ans.status != DNS_TEMPFAIL) {
+				if (a->failures < 3)
+					fprintf(stderr, "slow: got %s %s\n", dns_status_name(ans.status),
+						ans.reason ? ans.reason : "");
 				a->failures++;
 			}
 			dns_answer_free(&ans);
@@ -97,7 +101,8 @@ static void *stress_thread(void *p)
 		struct dns_answer ans;
 		dns_query(a->r, name, DNS_T_A, &ans);
 		if (ans.status != DNS_FOUND || ans.n != 1 || strcmp(ip_format(&ans.rr[0].ip, ip), want) != 0) {
-			fprintf(stderr, "%s: got %s (%zu records)\n", name, dns_status_name(ans.status), ans.n);
+			if (a->failures < 3)
+				fprintf(stderr, "%s: got %s (%zu records)\n", name, dns_status_name(ans.status), ans.n);
 			a->failures++;
 		}
 		dns_answer_free(&ans);

@@ -316,7 +316,7 @@ static const struct bad_case {
 	{ "a MX (\n 10\n )\n", "t:1: missing rdata for MX" },
 	{ "a MX (\n 10\n mx extra )\n", "t:3: too many rdata fields for MX" },
 	/* unprintable bytes are shown as '?' */
-	{ "a \x01\xff A\n", "t:1: unknown or unsupported type '??'" },
+	{ "a \x01\xff A\n", "t:1: unknown or unsupported type '?\?'" },
 };
 
 static void test_bad_zones(void **state)
