@@ -16,8 +16,11 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+# postfix: only the binaries; the tests run private instances on loopback
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 # unbound's package enables a system service; we only need the binary
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 if command -v systemctl >/dev/null 2>&1; then
 	$sudo systemctl disable --now unbound >/dev/null 2>&1 || true
+	$sudo systemctl disable --now postfix >/dev/null 2>&1 || true
 fi

@@ -174,9 +174,10 @@ char *auth_results_header(const struct auth_results *res, const struct auth_opts
 	if (res->dmarc_done) {
 		const struct dmarc_response *d = &res->dmarc;
 		char comment[400];
+		/* the reason only when it explains a non-pass: a pass needs no story */
+		bool why = d->result != DMARC_PASS && d->reason[0];
 		snprintf(comment, sizeof comment, "p=%s sp=%s%s dis=%s%s%s", dmarc_policy_name(d->p), dmarc_policy_name(d->sp),
-			 d->testing ? " t=y" : "", dmarc_policy_name(d->disposition),
-			 d->reason[0] ? "; " : "", d->reason);
+			 d->testing ? " t=y" : "", dmarc_policy_name(d->disposition), why ? "; " : "", why ? d->reason : "");
 		authres_builder_add(b, "dmarc", dmarc_result_name(d->result), NULL,
 				    d->result == DMARC_NONE && !d->reason[0] ? NULL : comment);
 		authres_builder_prop(b, "header", "from", d->from_domain);
