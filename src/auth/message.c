@@ -8,19 +8,32 @@
 
 static char *crlf_normalise(const char *in, size_t len, size_t *len_r)
 {
+	/* count bare LFs; in the common case (already CRLF) one memcpy does it */
 	size_t extra = 0;
-	for (size_t i = 0; i < len; i++)
-		if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+	for (const char *p = in, *end = in + len; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+		if (p == in || p[-1] != '\r')
 			extra++;
 	char *out = xmalloc(len + extra + 1);
-	size_t k = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
-			out[k++] = '\r';
-		out[k++] = in[i];
+	if (extra == 0) {
+		memcpy(out, in, len);
+	} else {
+		size_t k = 0, i = 0;
+		while (i < len) {
+			const char *nl = memchr(in + i, '\n', len - i);
+			size_t span = nl ? (size_t)(nl - (in + i)) : len - i;
+			memcpy(out + k, in + i, span);
+			k += span;
+			i += span;
+			if (!nl)
+				break;
+			if (i == 0 || in[i - 1] != '\r')
+				out[k++] = '\r';
+			out[k++] = '\n';
+			i++;
+		}
 	}
-	out[k] = '\0';
-	*len_r = k;
+	out[len + extra] = '\0';
+	*len_r = len + extra;
 	return out;
 }
 

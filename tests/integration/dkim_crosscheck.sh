@@ -21,7 +21,8 @@ if ! $PY -c 'import nacl.signing' 2>/dev/null; then
 	exit 1
 fi
 
-T=$(mktemp -d)
+T=$(mktemp -d) || exit 1
+[ -d "$T" ] || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM
 pass=0
 fail=0
@@ -36,10 +37,8 @@ openssl genpkey -algorithm ED25519 -out "$T/ed.pem" 2>/dev/null || { echo "opens
 openssl pkey -in "$T/ed.pem" -outform DER | tail -c 32 | base64 > "$T/ed.seed"
 rsa_pub=$(openssl pkey -in "$T/rsa.pem" -pubout -outform DER | base64 -w0)
 ed_pub=$(openssl pkey -in "$T/ed.pem" -pubout -outform DER | tail -c 32 | base64 -w0)
-cat > "$T/keys" <<EOF
-rsa._domainkey.example.org v=DKIM1; k=rsa; p=$rsa_pub
-ed._domainkey.example.org v=DKIM1; k=ed25519; p=$ed_pub
-EOF
+printf 'rsa._domainkey.example.org v=DKIM1; k=rsa; p=%s\n' "$rsa_pub" > "$T/keys"
+printf 'ed._domainkey.example.org v=DKIM1; k=ed25519; p=%s\n' "$ed_pub" >> "$T/keys"
 
 # --- messages with canonicalisation traps ---
 printf 'From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: plain\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n\r\nHello.\r\n' > "$T/m1"
@@ -48,72 +47,103 @@ printf 'From: alice@example.org\r\nSubject: no final newline\r\n\r\nlast line wi
 printf 'From: alice@example.org\r\nSubject: empty body\r\n\r\n' > "$T/m4"
 printf 'From: alice@example.org\nSubject: LF only\nTo: x@example.net\n\nbody with LF\n\n' > "$T/m5"
 
-cat > "$T/dk.py" <<'EOF'
+# One python process signs everything and one verifies everything (python
+# start-up would dominate otherwise). Jobs: sign:IN:OUT:SEL:KEYFILE:HC:BC:ALG
+# or verify:FILE; one output line per job: "signed OUT", "pass FILE",
+# "fail FILE" or "error FILE reason".
+cat > "$T/dk.py" <<'PYEOF'
 import sys, dkim
-mode = sys.argv[1]
 keys = {}
-for line in open(sys.argv[2], 'rb'):
+for line in open(sys.argv[1], 'rb'):
     n, v = line.rstrip(b'\r\n').split(b' ', 1)
     keys[n + b'.'] = v
 def dnsfunc(name, timeout=5):
     return keys.get(name)
-msg = sys.stdin.buffer.read()
-if mode == 'sign':
-    sel, dom, keyfile, hc, bc, alg = sys.argv[3:9]
-    key = open(keyfile, 'rb').read()
-    sig = dkim.sign(msg, sel.encode(), dom.encode(), key, canonicalize=(hc.encode(), bc.encode()),
-                    signature_algorithm=alg.encode())
-    sys.stdout.buffer.write(sig + msg)
-else:
-    sys.exit(0 if dkim.verify(msg, dnsfunc=dnsfunc) else 1)
-EOF
+for job in sys.argv[2:]:
+    f = job.split(':')
+    target = f[2] if f[0] == 'sign' else f[1]
+    try:
+        if f[0] == 'sign':
+            msg = open(f[1], 'rb').read()
+            sig = dkim.sign(msg, f[3].encode(), b'example.org', open(f[4], 'rb').read(),
+                            canonicalize=(f[5].encode(), f[6].encode()), signature_algorithm=f[7].encode())
+            open(f[2], 'wb').write(sig + msg)
+            print('signed', target)
+        else:
+            ok = dkim.verify(open(f[1], 'rb').read(), dnsfunc=dnsfunc)
+            print('pass' if ok else 'fail', target)
+    except Exception as e:
+        print('error', target, repr(e).replace('\n', ' '))
+PYEOF
 
-for m in m1 m2 m3 m4 m5; do
+CANONS="simple/simple relaxed/relaxed relaxed/simple simple/relaxed"
+MSGS="m1 m2 m3 m4 m5"
+
+# 1. dkimpy signs, mamori verifies (and rejects a tampered body)
+jobs=""
+for m in $MSGS; do
 	for alg in rsa ed; do
-		if [ $alg = rsa ]; then a=rsa-sha256; key=$T/rsa.pem; pykey=$T/rsa.pem
-		else a=ed25519-sha256; key=$T/ed.pem; pykey=$T/ed.seed; fi
-		for c in simple/simple relaxed/relaxed relaxed/simple simple/relaxed; do
-			hc=${c%/*}; bc=${c#*/}
-			name="$m $a $c"
-			# dkimpy signs, mamori verifies
-			if $PY "$T/dk.py" sign "$T/keys" $alg example.org "$pykey" $hc $bc $a < "$T/$m" > "$T/py.eml" 2>"$T/err"; then
-				if out=$("$TOOL" verify --keys "$T/keys" < "$T/py.eml"); then
-					ok "dkimpy->mamori $name"
-				else
-					bad "dkimpy->mamori $name: $out"
-				fi
-				# tamper: one more body line must fail in mamori
-				printf 'tampered\r\n' >> "$T/py.eml"
-				if out=$("$TOOL" verify --keys "$T/keys" < "$T/py.eml"); then
-					bad "dkimpy->mamori tampered $name: passed"
-				else
-					case $out in
-					*"body hash did not verify"*) ok "dkimpy->mamori tampered $name fails" ;;
-					*) bad "dkimpy->mamori tampered $name: $out" ;;
-					esac
-				fi
+		if [ $alg = rsa ]; then a=rsa-sha256; pykey=$T/rsa.pem; else a=ed25519-sha256; pykey=$T/ed.seed; fi
+		for c in $CANONS; do
+			id=$m.$alg.$(echo $c | tr / _)
+			jobs="$jobs sign:$T/$m:$T/py.$id:$alg:$pykey:${c%/*}:${c#*/}:$a"
+		done
+	done
+done
+$PY "$T/dk.py" "$T/keys" $jobs > "$T/py.log" 2>&1
+for j in $jobs; do
+	f=$(echo "$j" | cut -d: -f3)
+	id=${f##*/py.}
+	if ! grep -qx "signed $f" "$T/py.log"; then
+		bad "dkimpy sign $id: $(awk -v f="$f" '$2 == f { print; exit }' "$T/py.log")"
+		continue
+	fi
+	if out=$("$TOOL" verify --keys "$T/keys" < "$f"); then
+		ok "dkimpy->mamori $id"
+	else
+		bad "dkimpy->mamori $id: $out"
+	fi
+	cp "$f" "$T/tampered"
+	printf 'tampered\r\n' >> "$T/tampered"
+	if out=$("$TOOL" verify --keys "$T/keys" < "$T/tampered"); then
+		bad "dkimpy->mamori tampered $id: passed"
+	else
+		case $out in
+		*"body hash did not verify"*) ok "dkimpy->mamori tampered $id fails" ;;
+		*) bad "dkimpy->mamori tampered $id: $out" ;;
+		esac
+	fi
+done
+
+# 2. mamori signs, dkimpy verifies (and rejects a changed Subject)
+vjobs=""
+for m in $MSGS; do
+	for alg in rsa ed; do
+		for c in $CANONS; do
+			id=$m.$alg.$(echo $c | tr / _)
+			if "$TOOL" sign --key "$T/$alg.pem" --domain example.org --selector $alg --canon $c \
+				< "$T/$m" > "$T/mm.$id" 2>"$T/err"; then
+				sed 's/^Subject:/Subject: x/' "$T/mm.$id" > "$T/mt.$id"
+				vjobs="$vjobs verify:$T/mm.$id verify:$T/mt.$id"
 			else
-				bad "dkimpy sign $name: $(cat "$T/err")"
-			fi
-			# mamori signs, dkimpy verifies
-			if "$TOOL" sign --key "$key" --domain example.org --selector $alg --canon $c < "$T/$m" > "$T/mm.eml" 2>"$T/err"; then
-				if $PY "$T/dk.py" verify "$T/keys" < "$T/mm.eml" 2>"$T/err"; then
-					ok "mamori->dkimpy $name"
-				else
-					bad "mamori->dkimpy $name: $(cat "$T/err")"
-				fi
-				# tamper: change the subject; dkimpy must reject
-				sed 's/^Subject:/Subject: x/' "$T/mm.eml" > "$T/mm2.eml"
-				if $PY "$T/dk.py" verify "$T/keys" < "$T/mm2.eml" 2>/dev/null; then
-					bad "mamori->dkimpy tampered $name: passed"
-				else
-					ok "mamori->dkimpy tampered $name fails"
-				fi
-			else
-				bad "mamori sign $name: $(cat "$T/err")"
+				bad "mamori sign $id: $(cat "$T/err")"
 			fi
 		done
 	done
+done
+$PY "$T/dk.py" "$T/keys" $vjobs > "$T/pyv.log" 2>&1
+for j in $vjobs; do
+	f=${j#verify:}
+	res=$(awk -v f="$f" '$2 == f { print; exit }' "$T/pyv.log")
+	case $f in
+	*/mm.*)
+		id=${f##*/mm.}
+		if [ "${res%% *}" = pass ]; then ok "mamori->dkimpy $id"; else bad "mamori->dkimpy $id: $res"; fi ;;
+	*/mt.*)
+		id=${f##*/mt.}
+		if [ "${res%% *}" = fail ]; then ok "mamori->dkimpy tampered $id fails"
+		else bad "mamori->dkimpy tampered $id: $res"; fi ;;
+	esac
 done
 
 echo "dkim-crosscheck: $pass passed, $fail failed"
