@@ -2,10 +2,6 @@
 file(GLOB DNS_SRC ${CMAKE_SOURCE_DIR}/src/dns/*.c)
 add_library(mamori_dns STATIC ${DNS_SRC})
 target_link_libraries(mamori_dns mamori_core ${UNBOUND_LIB} Threads::Threads)
-if(MAMORI_FUZZ)
-  # coverage feedback for libFuzzer inside the library, not only the target
-  target_compile_options(mamori_dns PRIVATE -fsanitize=fuzzer-no-link)
-endif()
 
 if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_dns.c)
   mamori_unit_test(test_dns SOURCES tests/unit/test_dns.c LIBS mamori_dns)

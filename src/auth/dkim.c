@@ -14,7 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define DKIM_MAX_TIME_DIGITS 18 /* t=, x=, l= beyond this clamp (RFC 6376 3.5 allows 12 and 76) */
+/* t= and x= have at most 12 digits and l= at most 76 (RFC 6376 3.5); larger
+   values clamp to 10^18, which is later than any x= and longer than any body */
 #define DKIM_NUM_CLAMP 1000000000000000000LL
 
 struct dkim_sig {
@@ -472,7 +473,7 @@ size_t dkim_verify(struct dns_resolver *r, const struct message *msg, const stru
 	struct dkim_verify_opts o = { 0 };
 	if (opts)
 		o = *opts;
-	else
+	if (o.now == 0)
 		o.now = time(NULL);
 	if (o.max_signatures == 0)
 		o.max_signatures = DKIM_DEFAULT_MAX_SIGNATURES;

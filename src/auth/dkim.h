@@ -36,7 +36,7 @@ struct dkim_sig_result {
 };
 
 struct dkim_verify_opts {
-	time_t now;              /* verification time (x= / t= checks) */
+	time_t now;              /* verification time (x= / t= checks); 0 -> time(NULL) */
 	unsigned max_signatures; /* 0 -> DKIM_DEFAULT_MAX_SIGNATURES; the rest are neutral, "not checked" */
 	unsigned clock_skew;     /* seconds allowed for t= in the future; 0 -> DKIM_DEFAULT_CLOCK_SKEW */
 	bool sha1_fails;         /* rsa-sha1: policy result if true, else pass with weak=true */
@@ -94,7 +94,9 @@ void dkim_signer_set_canon(struct dkim_signer *s, enum dkim_canon hdr, enum dkim
  * headers: colon-separated names to sign where present (each instance);
  * oversign: names additionally listed once more than they occur, so none can
  * be added later (RFC 6376 8.15). Either may be NULL to keep the current list.
- * The lists are copied. Returns 0, or -1 if headers does not contain "from".
+ * The lists are copied. Returns 0, or -1 (nothing changed) if headers does
+ * not contain "from" or a name holds a byte that is not field-name text or
+ * is ';' or '='.
  */
 int dkim_signer_set_headers(struct dkim_signer *s, const char *headers, const char *oversign);
 /* x= at now + seconds; 0 for none */

@@ -210,13 +210,9 @@ struct bh_out {
 	size_t n;
 };
 
-static void bh_flush(struct bh_out *o)
+/* hashes canonical bytes, honouring l=; counts all of them */
+static void bh_hash(struct dkim_bodyhash *bh, const char *p, size_t n)
 {
-	struct dkim_bodyhash *bh = o->bh;
-	size_t n = o->n;
-	o->n = 0;
-	if (n == 0)
-		return;
 	size_t h = n;
 	if (bh->limit >= 0) {
 		long long room = bh->limit - bh->hashed;
@@ -226,8 +222,16 @@ static void bh_flush(struct bh_out *o)
 			h = (size_t)room;
 	}
 	if (h > 0 && bh->md)
-		EVP_DigestUpdate(bh->md, o->buf, h);
+		EVP_DigestUpdate(bh->md, p, h);
 	bh->hashed += (long long)n;
+}
+
+static void bh_flush(struct bh_out *o)
+{
+	size_t n = o->n;
+	o->n = 0;
+	if (n > 0)
+		bh_hash(o->bh, o->buf, n);
 }
 
 static inline void bh_put(struct bh_out *o, char c)
@@ -283,13 +287,49 @@ void dkim_bodyhash_init(struct dkim_bodyhash *bh, enum dkim_canon c, const EVP_M
 	}
 }
 
+/* length of the run at p of bytes that are content as they stand: for
+   simple everything but CR, for relaxed also not WSP */
+static size_t plain_run(enum dkim_canon c, const char *p, size_t n)
+{
+	if (c == DKIM_CANON_SIMPLE) {
+		const char *cr = memchr(p, '\r', n);
+		return cr ? (size_t)(cr - p) : n;
+	}
+	size_t i = 0;
+	while (i < n && p[i] != '\r' && p[i] != ' ' && p[i] != '\t')
+		i++;
+	return i;
+}
+
 void dkim_bodyhash_update(struct dkim_bodyhash *bh, const char *data, size_t len)
 {
 	struct bh_out o;
 	o.bh = bh;
 	o.n = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = data[i];
+	size_t i = 0;
+	while (i < len) {
+		if (!bh->saw_cr) {
+			/* fast path: a run of ordinary bytes is hashed straight from
+			   the input, after whatever is held back */
+			size_t run = plain_run(bh->canon, data + i, len - i);
+			if (run > 4) {
+				bh_content(bh, &o, data[i]); /* flushes held CRLFs and SP */
+				const char *p = data + i + 1;
+				size_t n = run - 1;
+				if (n >= BH_CHUNK) {
+					bh_flush(&o);
+					bh_hash(bh, p, n);
+				} else {
+					if (o.n + n > BH_CHUNK)
+						bh_flush(&o);
+					memcpy(o.buf + o.n, p, n);
+					o.n += n;
+				}
+				i += run;
+				continue;
+			}
+		}
+		char c = data[i++];
 		if (bh->saw_cr) {
 			bh->saw_cr = false;
 			if (c == '\n') {

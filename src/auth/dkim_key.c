@@ -6,7 +6,9 @@
 #include "auth/taglist.h"
 #include "core/mem.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
@@ -16,6 +18,74 @@
    (OpenSSL's own ceiling, OPENSSL_RSA_MAX_MODULUS_BITS) is about 2.1 KB */
 #define DKIM_KEY_MAX_DER 4096
 #define ED25519_KEY_LEN 32 /* RFC 8463 4: the raw 32-byte public key */
+
+/*
+ * Decoding a public key through OpenSSL 3's decoder framework costs about
+ * 0.1 ms, more than the RSA verification itself, and the same few keys sign
+ * most mail. So decoded keys are kept in a small process-wide cache keyed by
+ * their DER bytes (an EVP_PKEY is safe to share read-only between threads;
+ * each user holds its own reference). Bounded, least recently used out.
+ */
+#define DKIM_KEY_CACHE_SIZE 64
+
+struct key_cache_entry {
+	unsigned char *der;
+	size_t len;
+	enum dkim_keytype type;
+	EVP_PKEY *pkey;
+	unsigned long used;
+};
+
+static struct key_cache_entry key_cache[DKIM_KEY_CACHE_SIZE];
+static unsigned long key_cache_clock;
+static pthread_mutex_t key_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* a new reference to a cached key, or NULL */
+static EVP_PKEY *key_cache_get(enum dkim_keytype type, const unsigned char *der, size_t len)
+{
+	EVP_PKEY *pk = NULL;
+	pthread_mutex_lock(&key_cache_lock);
+	for (size_t i = 0; i < DKIM_KEY_CACHE_SIZE; i++) {
+		struct key_cache_entry *e = &key_cache[i];
+		if (e->pkey && e->type == type && e->len == len && memcmp(e->der, der, len) == 0) {
+			if (EVP_PKEY_up_ref(e->pkey) == 1) {
+				pk = e->pkey;
+				e->used = ++key_cache_clock;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&key_cache_lock);
+	return pk;
+}
+
+static void key_cache_put(enum dkim_keytype type, const unsigned char *der, size_t len, EVP_PKEY *pk)
+{
+	if (EVP_PKEY_up_ref(pk) != 1)
+		return;
+	unsigned char *copy = xmalloc(len);
+	memcpy(copy, der, len);
+	pthread_mutex_lock(&key_cache_lock);
+	struct key_cache_entry *victim = &key_cache[0];
+	for (size_t i = 0; i < DKIM_KEY_CACHE_SIZE; i++) {
+		if (!key_cache[i].pkey) {
+			victim = &key_cache[i];
+			break;
+		}
+		if (key_cache[i].used < victim->used)
+			victim = &key_cache[i];
+	}
+	EVP_PKEY *old = victim->pkey;
+	unsigned char *old_der = victim->der;
+	victim->der = copy;
+	victim->len = len;
+	victim->type = type;
+	victim->pkey = pk;
+	victim->used = ++key_cache_clock;
+	pthread_mutex_unlock(&key_cache_lock);
+	EVP_PKEY_free(old);
+	free(old_der);
+}
 
 static int b64val(unsigned char c)
 {
@@ -189,6 +259,12 @@ enum dkim_key_status dkim_key_parse(const char *txt, size_t len, struct dkim_key
 		key->revoked = true;
 		return DKIM_KEY_OK;
 	}
+	key->pkey = key_cache_get(key->type, der, (size_t)n);
+	if (key->pkey) {
+		int bits = EVP_PKEY_get_bits(key->pkey);
+		key->bits = key->type == DKIM_KEY_ED25519 ? 256 : (bits > 0 ? (unsigned)bits : 0);
+		return DKIM_KEY_OK; /* only keys that passed every check are cached */
+	}
 	if (key->type == DKIM_KEY_ED25519) {
 		if (n != ED25519_KEY_LEN) {
 			snprintf(err, errlen, "key record: ed25519 key is %ld bytes, not %d", n, ED25519_KEY_LEN);
@@ -196,10 +272,12 @@ enum dkim_key_status dkim_key_parse(const char *txt, size_t len, struct dkim_key
 		}
 		key->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der, (size_t)n);
 		if (!key->pkey) {
+			ERR_clear_error();
 			snprintf(err, errlen, "key record: unusable ed25519 key");
 			return DKIM_KEY_INVALID;
 		}
 		key->bits = 256;
+		key_cache_put(key->type, der, (size_t)n, key->pkey);
 		return DKIM_KEY_OK;
 	}
 	key->pkey = rsa_from_der(der, (size_t)n);
@@ -214,6 +292,7 @@ enum dkim_key_status dkim_key_parse(const char *txt, size_t len, struct dkim_key
 		dkim_key_free(key);
 		return DKIM_KEY_INVALID;
 	}
+	key_cache_put(key->type, der, (size_t)n, key->pkey);
 	return DKIM_KEY_OK;
 }
 

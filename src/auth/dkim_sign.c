@@ -49,9 +49,29 @@ static char *read_file(const char *path, size_t *len_r, char *err, size_t errlen
 	return data;
 }
 
+/* d= and s= are written into the field as they are: only domain-name
+   characters, so a bad configuration cannot inject tags */
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > DNS_MAX_NAME || s[0] == '.' || s[n - 1] == '.' || strstr(s, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+		      c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
 struct dkim_signer *dkim_signer_load(const char *key_file, const char *domain, const char *selector, char *err,
 				     size_t errlen)
 {
+	if (!name_ok(domain) || !name_ok(selector)) {
+		snprintf(err, errlen, "invalid signing domain or selector \"%.64s\" / \"%.64s\"", domain, selector);
+		return NULL;
+	}
 	size_t len;
 	char *data = read_file(key_file, &len, err, errlen);
 	if (!data)
@@ -163,8 +183,24 @@ static bool list_has_name(const char *list, const char *name, size_t len)
 	return false;
 }
 
+/* every name is a field name (RFC 5322 3.6.8 ftext) that cannot break the
+   tag list: no ';' or '=' */
+static bool names_ok(const char *list)
+{
+	for (const char *c = list; *c; c++) {
+		unsigned char u = (unsigned char)*c;
+		if (u == ' ' || u == '\t' || u == ':')
+			continue;
+		if (u < 33 || u > 126 || u == ';' || u == '=')
+			return false;
+	}
+	return true;
+}
+
 int dkim_signer_set_headers(struct dkim_signer *s, const char *headers, const char *oversign)
 {
+	if ((headers && !names_ok(headers)) || (oversign && !names_ok(oversign)))
+		return -1;
 	if (headers) {
 		if (!list_has_name(headers, "from", 4))
 			return -1;

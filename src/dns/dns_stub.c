@@ -11,7 +11,7 @@ struct stub_node {
 	char *name; /* lower-cased, no trailing dot */
 	size_t name_len;
 	struct dns_rr *rr;
-	size_t n;
+	size_t n, cap;
 	int fail;   /* -1 none, else enum dns_stub_fail */
 	struct stub_node *next;
 };
@@ -137,7 +137,10 @@ static void rr_copy(struct dns_rr *dst, const struct dns_rr *src)
 void dns_stub_add_rr(struct dns_stub *s, const char *owner, const struct dns_rr *rr)
 {
 	struct stub_node *nd = stub_owner(s, owner);
-	nd->rr = xreallocarray(nd->rr, nd->n + 1, sizeof *nd->rr);
+	if (nd->n == nd->cap) {
+		nd->cap = nd->cap ? nd->cap * 2 : 2;
+		nd->rr = xreallocarray(nd->rr, nd->cap, sizeof *nd->rr);
+	}
 	rr_copy(&nd->rr[nd->n++], rr);
 }
 

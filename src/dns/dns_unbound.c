@@ -331,7 +331,7 @@ static void ub_destroy(void *state)
 
 static const struct dns_backend ub_backend = { "unbound", ub_query_fn, ub_destroy };
 
-/* a zone name safe to put in a "local-zone:" value: no blanks or quotes */
+/* a plausible zone name: printable, no blanks, quotes or escapes */
 static bool zone_ok(const char *z)
 {
 	if (*z == '\0' || strlen(z) > DNS_MAX_NAME + 1)

@@ -217,6 +217,9 @@ static int next_record(struct zparser *zp)
 				return -1;
 		}
 	}
+	/* a last line without a newline, consumed by one of the inner loops */
+	if (zp->pos - line_start >= ZONE_MAX_LINE)
+		return zerr(zp, zp->line, "line too long (max %d bytes)", ZONE_MAX_LINE);
 	if (depth > 0)
 		return zerr(zp, paren_line, "unbalanced parentheses: '(' not closed");
 	return zp->ntok > 0 ? 1 : 0;

@@ -10,9 +10,9 @@
 set -u
 
 TOOL=${1:?usage: test_unbound.sh /path/to/dns_query_tool}
-UNBOUND=$(command -v unbound || true)
-[ -z "$UNBOUND" ] && [ -x /usr/sbin/unbound ] && UNBOUND=/usr/sbin/unbound
-if [ -z "$UNBOUND" ]; then
+# MAMORI_UNBOUND_BIN overrides where the server is looked for
+UNBOUND=${MAMORI_UNBOUND_BIN:-$(command -v unbound || echo /usr/sbin/unbound)}
+if [ ! -x "$UNBOUND" ]; then
 	echo "SKIP: unbound server not installed"
 	exit 77
 fi
@@ -29,6 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 port_free() {
+	command -v ss >/dev/null || return 0 # a clash is caught by the start-up retry
 	! ss -Hlnu "sport = :$1" | grep -q . && ! ss -Hlnt "sport = :$1" | grep -q .
 }
 
@@ -59,6 +60,8 @@ server:
 	local-data: "www.example.test. 300 IN CNAME example.test."
 	local-data: "ptr.example.test. 300 IN PTR host.example.test."
 	local-data: 'esc.example.test. 300 IN TXT "a\\"b\\000c"'
+	local-zone: "other.test." static
+	local-data: "other.test. 300 IN A 192.0.2.50"
 	local-zone: "slow.test." deny
 remote-control:
 	control-enable: no
@@ -75,7 +78,7 @@ for try in 1 2 3 4 5; do
 	p=$((20000 + RANDOM % 30000))
 	port_free "$p" || continue
 	write_conf "$p"
-	if ! unbound-checkconf "$TMP/unbound.conf" >"$TMP/checkconf.log" 2>&1; then
+	if command -v unbound-checkconf >/dev/null && ! unbound-checkconf "$TMP/unbound.conf" >"$TMP/checkconf.log" 2>&1; then
 		cat "$TMP/checkconf.log"
 		echo "FAIL: unbound-checkconf"
 		exit 1
@@ -155,12 +158,19 @@ check "NXDOMAIN" "nxdomain" "${FWD[@]}" nope.example.test A
 check "test. without nodefault" "nxdomain" --forwarder "127.0.0.1@$PORT" --timeout 2000 example.test A
 check "invalid name" "error invalid domain name" "${FWD[@]}" "a..b" A
 
+# a trust anchor for example.test. whose zone is not signed: validation fails
+echo "example.test. IN DS 12345 8 2 49AAC11D7B6F6446702E54A1607371607A1A41855200FD2CE1CDDE32F24E8FB5" >"$TMP/ta.key"
+check "DNSSEC bogus" "tempfail DNSSEC bogus" "${FWD[@]}" --trust-anchor "$TMP/ta.key" example.test A
+# outside the anchored zone the answer is insecure but fine
+check "DNSSEC insecure elsewhere" "found
+A 300 192.0.2.50" "${FWD[@]}" --trust-anchor "$TMP/ta.key" other.test A
+
 # a server that drops the query: the per-query deadline answers tempfail
 start=$(date +%s%N)
 check "timeout (query dropped)" "tempfail timeout" --forwarder "127.0.0.1@$PORT" --nodefault test. \
 	--timeout 1000 x.slow.test A
 elapsed=$((($(date +%s%N) - start) / 1000000))
-if [ "$elapsed" -lt 900 ] || [ "$elapsed" -gt 3000 ]; then
+if [ "$elapsed" -lt 900 ] || [ "$elapsed" -gt 5000 ]; then
 	FAIL=$((FAIL + 1))
 	echo "FAIL: timeout took ${elapsed} ms, want about 1000"
 else
@@ -181,7 +191,7 @@ got=$("$TOOL" --forwarder "127.0.0.1@$DEAD" --nodefault test. --timeout 1000 exa
 elapsed=$((($(date +%s%N) - start) / 1000000))
 case "$got" in
 "tempfail timeout" | "tempfail SERVFAIL")
-	if [ "$elapsed" -le 3000 ]; then
+	if [ "$elapsed" -le 5000 ]; then
 		PASS=$((PASS + 1))
 	else
 		FAIL=$((FAIL + 1))

@@ -302,7 +302,7 @@ static void spki_b64(EVP_PKEY *pk, char *out)
 
 static void write_pem(EVP_PKEY *pk, char *name)
 {
-	strcpy(name, "/tmp/test_dkim_XXXXXX");
+	snprintf(name, 64, "/tmp/test_dkim_XXXXXX");
 	int fd = mkstemp(name);
 	assert_true(fd >= 0);
 	FILE *f = fdopen(fd, "w");
@@ -337,7 +337,7 @@ static int setup_keys(void **state)
 	EVP_PKEY_get_raw_private_key(ed, raw, &rl);
 	char seed[64];
 	b64(raw, rl, seed);
-	strcpy(ed_seed_file, "/tmp/test_dkim_XXXXXX");
+	snprintf(ed_seed_file, sizeof ed_seed_file, "/tmp/test_dkim_XXXXXX");
 	int fd = mkstemp(ed_seed_file);
 	FILE *f = fdopen(fd, "w");
 	fprintf(f, "%s\n", seed);
@@ -595,6 +595,16 @@ static char *sign_with(const char *keyfile, const char *sel, enum dkim_canon hc,
 	return f;
 }
 
+static char *concat3(const char *a, size_t alen, const char *b, const char *c)
+{
+	size_t lb = strlen(b), lc = strlen(c);
+	char *r = malloc(alen + lb + lc + 1);
+	memcpy(r, a, alen);
+	memcpy(r + alen, b, lb);
+	memcpy(r + alen + lb, c, lc + 1);
+	return r;
+}
+
 static char *concat(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
@@ -685,9 +695,17 @@ static void test_signer_load_errors(void **state)
 	assert_null(s);
 	assert_non_null(strstr(err, "neither PEM"));
 	unlink(junk);
+	s = dkim_signer_load(rsa_file, "legitimate.com(.attacker.com", "s", err, sizeof err);
+	assert_null(s);
+	assert_non_null(strstr(err, "invalid signing domain"));
+	s = dkim_signer_load(rsa_file, "example.com", "s; d=evil.example", err, sizeof err);
+	assert_null(s);
 	s = dkim_signer_load(rsa_file, "example.com", "s", err, sizeof err);
 	assert_non_null(s);
 	assert_int_equal(dkim_signer_set_headers(s, "to:subject", NULL), -1); /* must sign From */
+	assert_int_equal(dkim_signer_set_headers(s, "from:x;b=evil", NULL), -1);
+	assert_int_equal(dkim_signer_set_headers(s, "from", "sub\x01ject"), -1);
+	assert_int_equal(dkim_signer_set_headers(s, " From : To ", "reply-to"), 0);
 	dkim_signer_free(&s);
 	assert_null(s);
 }
@@ -718,18 +736,11 @@ static void test_tamper(void **state)
 	expect(t, NOW, DKIM_FAIL, "signature did not verify");
 	free(t);
 	/* From is oversigned: a second From added on top breaks it */
-	t = malloc(strlen(m) + 64);
-	size_t fl = strlen(f);
-	memcpy(t, f, fl);
-	strcpy(t + fl, "From: Mallory <m@evil.example>\r\n");
-	strcat(t, MSG);
+	t = concat3(f, strlen(f), "From: Mallory <m@evil.example>\r\n", MSG);
 	expect(t, NOW, DKIM_FAIL, "signature did not verify");
 	free(t);
 	/* an unsigned field added anywhere does not matter */
-	t = malloc(strlen(m) + 64);
-	memcpy(t, f, fl);
-	strcpy(t + fl, "X-Spam: no\r\n");
-	strcat(t, MSG);
+	t = concat3(f, strlen(f), "X-Spam: no\r\n", MSG);
 	expect(t, NOW, DKIM_PASS, NULL);
 	free(t);
 	free(m);
@@ -895,10 +906,7 @@ static void test_oversigned_absent(void **state)
 	expect(m, NOW, DKIM_PASS, NULL);
 	const char *sep = strstr(m, "\r\nFrom:") + 2;
 	size_t pre = (size_t)(sep - m);
-	char *t = malloc(strlen(m) + 64);
-	memcpy(t, m, pre);
-	strcpy(t + pre, "Reply-To: attacker@evil.example\r\n");
-	strcat(t, sep);
+	char *t = concat3(m, pre, "Reply-To: attacker@evil.example\r\n", sep);
 	expect(t, NOW, DKIM_FAIL, "signature did not verify");
 	free(t);
 	free(m);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "dns/dns.h"
@@ -416,6 +417,16 @@ static void test_txt_limits(void **state)
 	assert_int_equal(dns_stub_load_text(s, z.data, z.len, "t", err, sizeof err), -1);
 	assert_string_equal(err, "t:1: line too long (max 65536 bytes)");
 	dns_stub_free(&s);
+
+	/* the same for one huge field on a last line without a newline */
+	buf_reset(&z);
+	buf_puts(&z, "a A 192.0.2.1\nb TXT ");
+	for (int k = 0; k < 70000; k++)
+		buf_putc(&z, 'w');
+	s = dns_stub_new();
+	assert_int_equal(dns_stub_load_text(s, z.data, z.len, "t", err, sizeof err), -1);
+	assert_string_equal(err, "t:2: line too long (max 65536 bytes)");
+	dns_stub_free(&s);
 	buf_free(&z);
 }
 
@@ -524,6 +535,18 @@ static void test_unbound_bad_opts(void **state)
 	struct dns_unbound_opts o2 = { .forwarders = fwd, .trust_anchor_file = "/nonexistent/root.key" };
 	assert_null(dns_unbound_new(&o2, err, sizeof err));
 	assert_non_null(strstr(err, "trust anchor"));
+
+	/* a readable but broken trust anchor is found at start-up, not at the
+	   first query */
+	char ta[] = "/tmp/test_dns_ta_XXXXXX";
+	int fd = mkstemp(ta);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "this is not a key\n", 18), 18);
+	close(fd);
+	struct dns_unbound_opts o6 = { .forwarders = fwd, .trust_anchor_file = ta };
+	assert_null(dns_unbound_new(&o6, err, sizeof err));
+	unlink(ta);
+	assert_non_null(strstr(err, "bad configuration"));
 
 	const char *const zones[] = { "te st.", NULL };
 	struct dns_unbound_opts o3 = { .forwarders = fwd, .nodefault_zones = zones };
