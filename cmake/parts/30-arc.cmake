@@ -3,11 +3,6 @@
 if(EXISTS ${CMAKE_SOURCE_DIR}/src/auth/arc.c)
   add_library(mamori_arc STATIC src/auth/arc.c)
   target_link_libraries(mamori_arc mamori_dkim mamori_authbase mamori_dns mamori_core PkgConfig::OPENSSL)
-  if(MAMORI_FUZZ)
-    # coverage feedback for libFuzzer needs the library instrumented too
-    target_compile_options(mamori_arc PRIVATE -fsanitize=fuzzer-no-link)
-  endif()
-
   if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_arc.c)
     mamori_unit_test(test_arc SOURCES tests/unit/test_arc.c LIBS mamori_arc)
   endif()

@@ -3,10 +3,6 @@
 if(EXISTS ${CMAKE_SOURCE_DIR}/src/auth/authres.c)
   add_library(mamori_authres STATIC src/auth/authres.c)
   target_link_libraries(mamori_authres mamori_core)
-  if(MAMORI_FUZZ)
-    # coverage feedback for the fuzzer inside the library, not only the harness
-    target_compile_options(mamori_authres PRIVATE -fsanitize=fuzzer-no-link)
-  endif()
   if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_authres.c)
     mamori_unit_test(test_authres SOURCES tests/unit/test_authres.c LIBS mamori_authres)
   endif()

@@ -5,11 +5,15 @@
  * split across two chunks) give the same digest as one call.
  */
 #include "auth/dkim_canon.h"
+#include "auth/dkim_key.h"
 #include "auth/taglist.h"
 #include "core/mem.h"
 
 #include <string.h>
 #include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static bool is_wsp(char c)
 {
@@ -202,12 +206,21 @@ int dkim_canon_headers(enum dkim_canon c, const struct message *msg, const char 
 
 /* ---- body ---- */
 
-#define BH_CHUNK 4096
+/*
+ * The body hash is a byte-level state machine (bh_content, bh_eol) that holds
+ * back whitespace and empty lines until it knows whether they are trailing.
+ * Most of a body needs none of that: in the "clean" state (nothing held
+ * back) a run of bytes that canonicalisation leaves as it is can be copied
+ * whole. The run scanners below find such runs; every byte they do not take
+ * goes through the state machine, so both paths give the same output.
+ */
+
+#define BH_CHUNK 8192 /* canonical bytes collected before one digest update */
 
 struct bh_out {
 	struct dkim_bodyhash *bh;
-	char buf[BH_CHUNK];
 	size_t n;
+	char buf[BH_CHUNK];
 };
 
 /* hashes canonical bytes, honouring l=; counts all of them */
@@ -241,6 +254,20 @@ static inline void bh_put(struct bh_out *o, char c)
 	o->buf[o->n++] = c;
 }
 
+/* n canonical bytes taken as they stand from the input */
+static void bh_put_run(struct bh_out *o, const char *p, size_t n)
+{
+	if (n >= BH_CHUNK / 2) {
+		bh_flush(o);
+		bh_hash(o->bh, p, n);
+		return;
+	}
+	if (o->n + n > BH_CHUNK)
+		bh_flush(o);
+	memcpy(o->buf + o->n, p, n);
+	o->n += n;
+}
+
 /* a content byte (not part of a line break) */
 static void bh_content(struct dkim_bodyhash *bh, struct bh_out *o, char c)
 {
@@ -263,13 +290,10 @@ static void bh_content(struct dkim_bodyhash *bh, struct bh_out *o, char c)
 
 static void bh_eol(struct dkim_bodyhash *bh)
 {
-	/* relaxed: whitespace at the end of a line is dropped */
+	/* relaxed: whitespace at the end of a line is dropped; the CRLF is held
+	   like an empty line, so trailing CRLFs collapse to one at the end */
 	bh->pending_wsp = false;
-	if (bh->line_has_data) {
-		/* the CRLF ending a line with content is held like an empty line:
-		   trailing CRLFs collapse to one at the end */
-		bh->line_has_data = false;
-	}
+	bh->line_has_data = false;
 	bh->pending_crlf++;
 }
 
@@ -281,24 +305,79 @@ void dkim_bodyhash_init(struct dkim_bodyhash *bh, enum dkim_canon c, const EVP_M
 	bh->md = EVP_MD_CTX_new();
 	if (!bh->md)
 		xmem_fail(0);
-	if (EVP_DigestInit_ex(bh->md, md, NULL) != 1) {
+	if (EVP_DigestInit_ex(bh->md, dkim_md_fetched(md), NULL) != 1) {
 		EVP_MD_CTX_free(bh->md);
 		bh->md = NULL; /* final then yields an empty digest: never verifies */
 	}
 }
 
-/* length of the run at p of bytes that are content as they stand: for
-   simple everything but CR, for relaxed also not WSP */
-static size_t plain_run(enum dkim_canon c, const char *p, size_t n)
+/* SP, HTAB and CR: the bytes relaxed body canonicalisation may change */
+static const unsigned char relaxed_special[256] = { [' '] = 1, ['\t'] = 1, ['\r'] = 1 };
+
+/*
+ * Relaxed, clean state: the length of the longest prefix of p[0..n) that is
+ * its own canonical form and ends with a content byte (so the state after it
+ * is clean again), or 0. Taken: a byte other than SP, HTAB, CR; a SP followed
+ * by such a byte (a single space inside a line); CR LF followed by such a
+ * byte (the end of a line without trailing whitespace, the next one not
+ * empty). Anything else is left to the state machine.
+ */
+static size_t relaxed_run(const unsigned char *p, size_t n)
 {
-	if (c == DKIM_CANON_SIMPLE) {
-		const char *cr = memchr(p, '\r', n);
-		return cr ? (size_t)(cr - p) : n;
-	}
 	size_t i = 0;
-	while (i < n && p[i] != '\r' && p[i] != ' ' && p[i] != '\t')
-		i++;
-	return i;
+	for (;;) {
+#if defined(__SSE2__)
+		/* 16 bytes at a time: a byte is "bad" if it is HTAB or CR, or a SP
+		   whose successor is SP, HTAB or CR */
+		const __m128i vsp = _mm_set1_epi8(' '), vtab = _mm_set1_epi8('\t'), vcr = _mm_set1_epi8('\r');
+		while (i + 17 <= n) {
+			__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+			__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 1));
+			__m128i tabcr = _mm_or_si128(_mm_cmpeq_epi8(a, vtab), _mm_cmpeq_epi8(a, vcr));
+			__m128i next = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, vsp), _mm_cmpeq_epi8(b, vtab)),
+						    _mm_cmpeq_epi8(b, vcr));
+			__m128i bad = _mm_or_si128(tabcr, _mm_and_si128(_mm_cmpeq_epi8(a, vsp), next));
+			unsigned m = (unsigned)_mm_movemask_epi8(bad);
+			if (m != 0) {
+				i += (size_t)__builtin_ctz(m);
+				break;
+			}
+			i += 16;
+		}
+#endif
+		if (i >= n)
+			return n;
+		unsigned char c = p[i];
+		if (!relaxed_special[c]) {
+			i++;
+		} else if (c == ' ' && i + 1 < n && !relaxed_special[p[i + 1]]) {
+			i += 2;
+		} else if (c == '\r' && i + 2 < n && p[i + 1] == '\n' && !relaxed_special[p[i + 2]]) {
+			i += 3;
+		} else {
+			return i;
+		}
+	}
+}
+
+/*
+ * Simple, clean state: the same for simple canonicalisation, which changes
+ * nothing but trailing empty lines: everything up to a CR, and CR LF when
+ * followed by a byte other than CR.
+ */
+static size_t simple_run(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	for (;;) {
+		const unsigned char *cr = memchr(p + i, '\r', n - i);
+		if (!cr)
+			return n;
+		i = (size_t)(cr - p);
+		if (i + 2 < n && p[i + 1] == '\n' && p[i + 2] != '\r')
+			i += 3;
+		else
+			return i;
+	}
 }
 
 void dkim_bodyhash_update(struct dkim_bodyhash *bh, const char *data, size_t len)
@@ -306,29 +385,21 @@ void dkim_bodyhash_update(struct dkim_bodyhash *bh, const char *data, size_t len
 	struct bh_out o;
 	o.bh = bh;
 	o.n = 0;
+	const unsigned char *u = (const unsigned char *)data;
 	size_t i = 0;
 	while (i < len) {
-		if (!bh->saw_cr) {
-			/* fast path: a run of ordinary bytes is hashed straight from
-			   the input, after whatever is held back */
-			size_t run = plain_run(bh->canon, data + i, len - i);
-			if (run > 4) {
-				bh_content(bh, &o, data[i]); /* flushes held CRLFs and SP */
-				const char *p = data + i + 1;
-				size_t n = run - 1;
-				if (n >= BH_CHUNK) {
-					bh_flush(&o);
-					bh_hash(bh, p, n);
-				} else {
-					if (o.n + n > BH_CHUNK)
-						bh_flush(&o);
-					memcpy(o.buf + o.n, p, n);
-					o.n += n;
-				}
+		if (!bh->saw_cr && !bh->pending_wsp && bh->pending_crlf == 0) {
+			size_t run = bh->canon == DKIM_CANON_RELAXED ? relaxed_run(u + i, len - i)
+								      : simple_run(u + i, len - i);
+			if (run > 0) {
+				bh_put_run(&o, data + i, run);
+				bh->line_has_data = true;
+				bh->any = true;
 				i += run;
 				continue;
 			}
 		}
+		/* one byte through the state machine */
 		char c = data[i++];
 		if (bh->saw_cr) {
 			bh->saw_cr = false;
