@@ -22,5 +22,9 @@ int cmd_check(int argc, char **argv, const char *config_path);
 int cmd_config(int argc, char **argv, const char *config_path);
 int cmd_dns(int argc, char **argv, const char *config_path);
 int cmd_dkim(int argc, char **argv, const char *config_path);
+/* mamori dmarc import|fetch|summary|sources|errors (cmd_dmarc.c) */
+int cmd_dmarc(int argc, char **argv, const char *config_path);
+/* mamori dmarc abuse (cmd_dmarc_abuse.c); argv[0] is "abuse" */
+int cmd_dmarc_abuse(int argc, char **argv, const char *config_path);
 
 #endif

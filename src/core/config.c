@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum key_type { K_STR, K_INT, K_BOOL, K_STRLIST, K_DKIMSIGN };
+enum key_type { K_STR, K_INT, K_INT64, K_BOOL, K_STRLIST, K_DKIMSIGN, K_ABUSEOVR };
 
 struct key_def {
 	const char *group, *name;
@@ -23,6 +23,7 @@ static const char *const resolvers[] = { "unbound", "stub", NULL };
 static const char *const levels[] = { "debug", "info", "warning", "error", NULL };
 static const char *const sha1_modes[] = { "weak", "fail", NULL };
 static const char *const org_modes[] = { "treewalk", "psl", NULL };
+static const char *const store_backends[] = { "sqlite", NULL };
 
 #define OFF(f) offsetof(struct mamori_config, f)
 static const struct key_def keys[] = {
@@ -43,6 +44,27 @@ static const struct key_def keys[] = {
 	{ "dkim", "sign", K_DKIMSIGN, 0, 0, 0, NULL },
 	{ "dmarc", "org_domain", K_STR, OFF(dmarc_org_domain), 0, 0, org_modes },
 	{ "arc", "allow_sha1", K_BOOL, OFF(arc_allow_sha1), 0, 0, NULL },
+	{ "store", "backend", K_STR, OFF(store_backend), 0, 0, store_backends },
+	{ "store", "path", K_STR, OFF(store_path), 0, 0, NULL },
+	{ "geoip", "country_db", K_STR, OFF(geoip_country_db), 0, 0, NULL },
+	{ "geoip", "asn_db", K_STR, OFF(geoip_asn_db), 0, 0, NULL },
+	{ "reports", "max_decompressed_bytes", K_INT64, OFF(reports_max_decompressed), 1024, 4LL << 30, NULL },
+	{ "reports", "max_records", K_INT, OFF(reports_max_records), 1, 10000000, NULL },
+	{ "reports", "known_senders", K_STRLIST, OFF(reports_known_senders), 0, 0, NULL },
+	{ "reports", "imap_url", K_STR, OFF(reports_imap_url), 0, 0, NULL },
+	{ "reports", "imap_user", K_STR, OFF(reports_imap_user), 0, 0, NULL },
+	{ "reports", "imap_password_file", K_STR, OFF(reports_imap_password_file), 0, 0, NULL },
+	{ "reports", "imap_move_to", K_STR, OFF(reports_imap_move_to), 0, 0, NULL },
+	{ "abuse", "min_messages", K_INT, OFF(abuse_min_messages), 1, 1000000000, NULL },
+	{ "abuse", "period_days", K_INT, OFF(abuse_period_days), 1, 3650, NULL },
+	{ "abuse", "from", K_STR, OFF(abuse_from), 0, 0, NULL },
+	{ "abuse", "smtp_url", K_STR, OFF(abuse_smtp_url), 0, 0, NULL },
+	{ "abuse", "smtp_user", K_STR, OFF(abuse_smtp_user), 0, 0, NULL },
+	{ "abuse", "smtp_password_file", K_STR, OFF(abuse_smtp_password_file), 0, 0, NULL },
+	{ "abuse", "rdap_bootstrap", K_STR, OFF(abuse_rdap_bootstrap), 0, 0, NULL },
+	{ "abuse", "cainfo", K_STR, OFF(abuse_cainfo), 0, 0, NULL },
+	{ "abuse", "rdap_cache_days", K_INT, OFF(abuse_rdap_cache_days), 0, 365, NULL },
+	{ "abuse", "overrides", K_ABUSEOVR, 0, 0, 0, NULL },
 	{ "milter", "socket", K_STR, OFF(milter_socket), 0, 0, NULL },
 	{ "http", "listen", K_STR, OFF(http_listen), 0, 0, NULL },
 };
@@ -86,6 +108,26 @@ void config_defaults(struct mamori_config *c)
 	c->dkim_clock_skew = 300;
 	c->dkim_sha1 = xstrdup("weak");
 	c->dmarc_org_domain = xstrdup("treewalk");
+	c->store_backend = xstrdup("sqlite");
+	c->store_path = xstrdup("");
+	c->geoip_country_db = xstrdup("");
+	c->geoip_asn_db = xstrdup("");
+	c->reports_max_decompressed = 100LL * 1024 * 1024;
+	c->reports_max_records = 1000000;
+	c->reports_known_senders = xcalloc(1, sizeof(char *));
+	c->reports_imap_url = xstrdup("");
+	c->reports_imap_user = xstrdup("");
+	c->reports_imap_password_file = xstrdup("");
+	c->reports_imap_move_to = xstrdup("");
+	c->abuse_min_messages = 10;
+	c->abuse_period_days = 7;
+	c->abuse_from = xstrdup("");
+	c->abuse_smtp_url = xstrdup("smtp://127.0.0.1:25");
+	c->abuse_smtp_user = xstrdup("");
+	c->abuse_smtp_password_file = xstrdup("");
+	c->abuse_rdap_bootstrap = xstrdup("https://data.iana.org/rdap/");
+	c->abuse_cainfo = xstrdup("");
+	c->abuse_rdap_cache_days = 7;
 	c->milter_socket = xstrdup("unix:./var/mamorid.sock");
 	c->http_listen = xstrdup("127.0.0.1:8025");
 }
@@ -103,6 +145,12 @@ void config_free(struct mamori_config *c)
 		if (keys[i].type == K_STR)
 			free(*strp(c, keys[i].offset));
 	strlist_free(c->dns_forwarders);
+	strlist_free(c->reports_known_senders);
+	for (size_t i = 0; i < c->n_abuse_overrides; i++) {
+		free(c->abuse_overrides[i].network);
+		free(c->abuse_overrides[i].contact);
+	}
+	free(c->abuse_overrides);
 	for (size_t i = 0; i < c->n_dkim_sign; i++) {
 		free(c->dkim_sign[i].domain);
 		free(c->dkim_sign[i].selector);
@@ -127,33 +175,61 @@ static int where(const config_setting_t *s, const char *path, char *err, size_t 
 	return -1;
 }
 
-static int load_dkim_sign(config_setting_t *s, struct mamori_config *c, const char *path, char *err, size_t errlen)
+/* a list of groups whose members are all strings, e.g. dkim.sign and
+   abuse.overrides; names[i] is stored at ((char **)entry)[i] */
+static int load_group_list(config_setting_t *s, const char *key, const char *const *names, size_t nnames,
+			   size_t entry_size, void **list_r, size_t *n_r, const char *path, char *err, size_t errlen)
 {
 	if (!config_setting_is_list(s) && !config_setting_is_array(s))
-		return where(s, path, err, errlen, "dkim.sign", "%s", "must be a list of groups ( { ... }, ... )");
+		return where(s, path, err, errlen, key, "%s", "must be a list of groups ( { ... }, ... )");
 	int n = config_setting_length(s);
-	c->dkim_sign = xcalloc((size_t)n + 1, sizeof *c->dkim_sign);
+	char *list = xcalloc((size_t)n + 1, entry_size);
+	*list_r = list;
 	for (int i = 0; i < n; i++) {
 		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		if (!config_setting_is_group(e))
-			return where(e, path, err, errlen, "dkim.sign", "%s", "each entry must be a group { domain = ...; selector = ...; key_file = ...; }");
-		struct config_dkim_sign *d = &c->dkim_sign[c->n_dkim_sign++];
+			return where(e, path, err, errlen, key, "%s", "each entry must be a group { ... }");
+		char **fields = (char **)(list + (size_t)i * entry_size);
+		(*n_r)++;
 		for (int j = 0; j < config_setting_length(e); j++) {
 			config_setting_t *f = config_setting_get_elem(e, (unsigned)j);
 			const char *name = config_setting_name(f);
-			char **dst = strcmp(name, "domain") == 0 ? &d->domain
-				   : strcmp(name, "selector") == 0 ? &d->selector
-				   : strcmp(name, "key_file") == 0 ? &d->key_file : NULL;
-			if (dst == NULL)
-				return where(f, path, err, errlen, "dkim.sign", "unknown key \"%s\"", name);
+			size_t k = 0;
+			while (k < nnames && strcmp(name, names[k]) != 0)
+				k++;
+			if (k == nnames)
+				return where(f, path, err, errlen, key, "unknown key \"%s\"", name);
 			if (config_setting_type(f) != CONFIG_TYPE_STRING)
-				return where(f, path, err, errlen, "dkim.sign", "\"%s\" must be a string", name);
-			*dst = xstrdup(config_setting_get_string(f));
+				return where(f, path, err, errlen, key, "\"%s\" must be a string", name);
+			free(fields[k]);
+			fields[k] = xstrdup(config_setting_get_string(f));
 		}
-		if (!d->domain || !d->selector || !d->key_file)
-			return where(e, path, err, errlen, "dkim.sign", "%s", "entry needs domain, selector and key_file");
+		for (size_t k = 0; k < nnames; k++)
+			if (fields[k] == NULL)
+				return where(e, path, err, errlen, key, "entry needs %s", names[k]);
 	}
 	return 0;
+}
+
+static int load_dkim_sign(config_setting_t *s, struct mamori_config *c, const char *path, char *err, size_t errlen)
+{
+	static const char *const names[] = { "domain", "selector", "key_file" };
+	void *list = NULL;
+	int rc = load_group_list(s, "dkim.sign", names, 3, sizeof(struct config_dkim_sign), &list, &c->n_dkim_sign,
+				 path, err, errlen);
+	c->dkim_sign = list;
+	return rc;
+}
+
+static int load_abuse_overrides(config_setting_t *s, struct mamori_config *c, const char *path, char *err,
+				size_t errlen)
+{
+	static const char *const names[] = { "network", "contact" };
+	void *list = NULL;
+	int rc = load_group_list(s, "abuse.overrides", names, 2, sizeof(struct config_abuse_override), &list,
+				 &c->n_abuse_overrides, path, err, errlen);
+	c->abuse_overrides = list;
+	return rc;
 }
 
 static int load_key(config_setting_t *s, const struct key_def *k, struct mamori_config *c, const char *path,
@@ -212,6 +288,17 @@ static int load_key(config_setting_t *s, const struct key_def *k, struct mamori_
 	}
 	case K_DKIMSIGN:
 		return load_dkim_sign(s, c, path, err, errlen);
+	case K_ABUSEOVR:
+		return load_abuse_overrides(s, c, path, err, errlen);
+	case K_INT64: {
+		if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+			return where(s, path, err, errlen, key, "%s", "must be an integer (use an L suffix above 2147483647)");
+		long long v = config_setting_get_int64(s);
+		if (v < k->min || v > k->max)
+			return where(s, path, err, errlen, key, "%lld is outside %ld..%ld", v, k->min, k->max);
+		*(long long *)((char *)c + k->offset) = v;
+		return 0;
+	}
 	}
 	return 0;
 }

@@ -18,6 +18,11 @@ struct config_dkim_sign {
 	char *key_file;
 };
 
+struct config_abuse_override {
+	char *network;         /* CIDR */
+	char *contact;         /* abuse address to use for it, or "" to never report */
+};
+
 struct mamori_config {
 	char *path;            /* file loaded, NULL for built-in defaults */
 
@@ -48,6 +53,36 @@ struct mamori_config {
 
 	/* arc */
 	bool arc_allow_sha1;
+
+	/* store */
+	char *store_backend;   /* "sqlite" */
+	char *store_path;      /* SQLite file; "" = data_dir/mamori.db */
+
+	/* geoip (libmaxminddb) */
+	char *geoip_country_db;
+	char *geoip_asn_db;
+
+	/* reports: DMARC report ingest */
+	long long reports_max_decompressed; /* bytes per report after decompression */
+	int reports_max_records;            /* records per report */
+	char **reports_known_senders;       /* CIDRs that legitimately send for our domains */
+	char *reports_imap_url;             /* imaps://host/FOLDER */
+	char *reports_imap_user;
+	char *reports_imap_password_file;
+	char *reports_imap_move_to;         /* folder for imported mail; "" = mark \Seen */
+
+	/* abuse: ARF reports to the networks of spoofing sources */
+	int abuse_min_messages;
+	int abuse_period_days;
+	char *abuse_from;
+	char *abuse_smtp_url;
+	char *abuse_smtp_user;
+	char *abuse_smtp_password_file;
+	char *abuse_rdap_bootstrap;
+	char *abuse_cainfo;
+	int abuse_rdap_cache_days;
+	struct config_abuse_override *abuse_overrides;
+	size_t n_abuse_overrides;
 
 	/* milter and http listeners (mamorid) */
 	char *milter_socket;   /* "unix:PATH" or "inet:PORT@HOST" */

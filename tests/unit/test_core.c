@@ -93,7 +93,9 @@ static void test_config(void **state)
 		{ "general = { syslog = \"yes\"; };\n", "general.syslog: must be true or false" },
 		{ "general = { authserv_id = ; };\n", ":1: syntax error" },
 		{ "dns = { resolver = \"stub\"; };\n", "dns.zone_file: required" },
-		{ "dkim = { sign = ( { domain = \"a.example\"; selector = \"s\"; } ); };\n", "entry needs domain, selector and key_file" },
+		{ "abuse = { overrides = ( { network = \"192.0.2.0/24\"; contact = \"a@b\"; bogus = \"x\"; } ); };\n", "abuse.overrides: unknown key \"bogus\"" },
+		{ "reports = { max_decompressed_bytes = 10; };\n", "reports.max_decompressed_bytes: 10 is outside" },
+		{ "dkim = { sign = ( { domain = \"a.example\"; selector = \"s\"; } ); };\n", "dkim.sign: entry needs key_file" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *path = write_tmp(cases[i].text);
