@@ -31,7 +31,13 @@ static bool is_wsp(unsigned char ch)
 /* RFC 2045 5.1 tspecials */
 static bool is_tspecial(unsigned char ch)
 {
-	return ch != '\0' && strchr("()<>@,;:\\\"/[]?=", ch) != NULL;
+	switch (ch) {
+	case '(': case ')': case '<': case '>': case '@': case ',': case ';': case ':':
+	case '\\': case '"': case '/': case '[': case ']': case '?': case '=':
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* RFC 2045 token character (US-ASCII only) */
@@ -593,8 +599,8 @@ struct ab_result {
 
 struct authres_builder {
 	char *authserv_id;
-	struct ab_result res[AUTHRES_MAX_RESULTS];
-	size_t nres;
+	struct ab_result *res; /* grown as results are added, up to AUTHRES_MAX_RESULTS */
+	size_t nres, cap;
 	bool last_ok; /* the last add was kept: props go to res[nres-1] */
 };
 
@@ -651,6 +657,8 @@ static char *clean_text(const char *s, size_t max)
 struct authres_builder *authres_builder_new(const char *authserv_id)
 {
 	struct authres_builder *b = xcalloc(1, sizeof *b);
+	b->cap = 6; /* spf, dkim, dmarc, arc and a few more, without regrowth */
+	b->res = xreallocarray(NULL, b->cap, sizeof *b->res);
 	b->authserv_id = clean_text(authserv_id ? authserv_id : "", 255);
 	return b;
 }
@@ -661,6 +669,10 @@ void authres_builder_add(struct authres_builder *b, const char *method, const ch
 	b->last_ok = false;
 	if (b->nres >= AUTHRES_MAX_RESULTS)
 		return;
+	if (b->nres == b->cap) {
+		b->cap = b->cap * 2 > AUTHRES_MAX_RESULTS ? AUTHRES_MAX_RESULTS : b->cap * 2;
+		b->res = xreallocarray(b->res, b->cap, sizeof *b->res);
+	}
 	struct ab_result *r = &b->res[b->nres];
 	clean_keyword(method, r->method, sizeof r->method);
 	clean_keyword(result, r->result, sizeof r->result);
@@ -701,6 +713,7 @@ void authres_builder_free(struct authres_builder **bp)
 		for (size_t j = 0; j < b->res[i].nprops; j++)
 			xfree(b->res[i].props[j].value);
 	}
+	xfree(b->res);
 	xfree(b->authserv_id);
 	*bp = xfree(b);
 }
@@ -718,8 +731,15 @@ static bool is_token(const char *s)
 /* RFC 5322 3.2.3 atext */
 static bool is_atext(unsigned char ch)
 {
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       (ch != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", ch) != NULL);
+	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+		return true;
+	switch (ch) {
+	case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+	case '/': case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}': case '~':
+		return true;
+	default:
+		return false;
+	}
 }
 
 static bool is_dot_atom(const char *s, size_t n)
@@ -752,10 +772,17 @@ static bool is_domain(const char *s)
 static void put_quoted(struct buf *w, const char *s, size_t n)
 {
 	(void)buf_putc(w, '"');
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			(void)buf_putc(w, '\\');
-		(void)buf_putc(w, s[i]);
+	size_t i = 0;
+	while (i < n) {
+		size_t r = i;
+		while (r < n && s[r] != '"' && s[r] != '\\')
+			r++;
+		(void)buf_append(w, s + i, r - i);
+		if (r == n)
+			break;
+		(void)buf_putc(w, '\\');
+		(void)buf_putc(w, s[r]);
+		i = r + 1;
 	}
 	(void)buf_putc(w, '"');
 }
@@ -826,10 +853,16 @@ static void lay_comment(struct layout *l, const char *text, const char *suffix)
 	while (*p) {
 		const char *e = strchr(p, ' ');
 		size_t n = e ? (size_t)(e - p) : strlen(p);
-		for (size_t i = 0; i < n; i++) {
-			if (p[i] == '(' || p[i] == ')' || p[i] == '\\')
-				(void)buf_putc(&w, '\\');
-			(void)buf_putc(&w, p[i]);
+		for (size_t i = 0; i < n;) {
+			size_t r = i;
+			while (r < n && p[r] != '(' && p[r] != ')' && p[r] != '\\')
+				r++;
+			(void)buf_append(&w, p + i, r - i);
+			if (r == n)
+				break;
+			(void)buf_putc(&w, '\\');
+			(void)buf_putc(&w, p[r]);
+			i = r + 1;
 		}
 		if (!e) {
 			(void)buf_putc(&w, ')');
@@ -861,7 +894,9 @@ char *authres_builder_finish(struct authres_builder **bp, const char *eol)
 		/* the ';' sticks to the last word of each result */
 		size_t words = 1 + (r->reason ? 1 : 0) + r->nprops;
 		buf_reset(&w);
-		(void)buf_printf(&w, "%s=%s", r->method, r->result);
+		(void)buf_puts(&w, r->method);
+		(void)buf_putc(&w, '=');
+		(void)buf_puts(&w, r->result);
 		if (!last && words == 1 && !(r->comment && r->comment[0]))
 			(void)buf_putc(&w, ';');
 		lay_word(&l, buf_cstr(&w), w.len, SEP_LINE);
@@ -878,7 +913,10 @@ char *authres_builder_finish(struct authres_builder **bp, const char *eol)
 		}
 		for (size_t j = 0; j < r->nprops; j++) {
 			buf_reset(&w);
-			(void)buf_printf(&w, "%s.%s=", r->props[j].ptype, r->props[j].property);
+			(void)buf_puts(&w, r->props[j].ptype);
+			(void)buf_putc(&w, '.');
+			(void)buf_puts(&w, r->props[j].property);
+			(void)buf_putc(&w, '=');
 			put_pvalue(&w, r->props[j].value);
 			if (!last && j + 1 == r->nprops)
 				(void)buf_putc(&w, ';');

@@ -9,6 +9,7 @@
 #include "auth/taglist.h"
 #include "core/mem.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 /* t= and x= have at most 12 digits and l= at most 76 (RFC 6376 3.5); larger
    values clamp to 10^18, which is later than any x= and longer than any body */
 #define DKIM_NUM_CLAMP 1000000000000000000LL
+
+#define HDATA_INITIAL 4096 /* first allocation for the signed header data */
 
 struct dkim_sig {
 	enum dkim_keytype ktype;
@@ -28,12 +31,13 @@ struct dkim_sig {
 	char i[512];      /* identity as written, or "@d" */
 	char *h;          /* h= value, copied */
 	size_t hlen;
-	unsigned char b[DKIM_MAX_SIG_BYTES];
 	size_t blen;
+	size_t b_off, b_len; /* where the b= value is, as an offset into the field value */
 	char b_prefix[16];
 	unsigned char bh[EVP_MAX_MD_SIZE];
 	size_t bhlen;
 	long long l, t, x; /* -1 when absent */
+	unsigned char b[DKIM_MAX_SIG_BYTES]; /* last: only blen bytes are ever set or read */
 };
 
 const char *dkim_result_name(enum dkim_result r)
@@ -142,30 +146,28 @@ static bool hlist_has(const char *h, size_t hlen, const char *name)
 	return false;
 }
 
-int dkim_sig_parse(const char *value, size_t len, struct dkim_sig **sig_r, char *err, size_t errlen)
+/* the checks of dkim_sig_parse on the already parsed tag list of value */
+static int sig_from_tags(const struct taglist *tl, const char *value, struct dkim_sig **sig_r, char *err,
+			 size_t errlen)
 {
-	struct taglist tl;
-	char terr[160];
 	*sig_r = NULL;
-	if (taglist_parse(value, len, &tl, terr, sizeof terr) < 0) {
-		snprintf(err, errlen, "signature syntax error: %s", terr);
-		return -1;
-	}
 	static const char *const required[] = { "v", "a", "b", "bh", "d", "h", "s" };
 	for (size_t k = 0; k < sizeof required / sizeof required[0]; k++)
-		if (!taglist_get(&tl, required[k])) {
+		if (!taglist_get(tl, required[k])) {
 			snprintf(err, errlen, "signature lacks required tag %s=", required[k]);
 			return -1;
 		}
-	const struct tag *v = taglist_get(&tl, "v");
+	const struct tag *v = taglist_get(tl, "v");
 	if (!tag_eq(v, "1")) {
 		snprintf(err, errlen, "unsupported signature version v=%.*s", show(v->value_len), v->value);
 		return -1;
 	}
-	struct dkim_sig *sig = xcalloc(1, sizeof *sig);
+	/* everything but the big b[] (filled by the decoder) starts zeroed */
+	struct dkim_sig *sig = xmalloc(sizeof *sig);
+	memset(sig, 0, offsetof(struct dkim_sig, b));
 	sig->l = sig->t = sig->x = -1;
 
-	const struct tag *t = taglist_get(&tl, "a");
+	const struct tag *t = taglist_get(tl, "a");
 	if (tag_eq(t, "rsa-sha256")) {
 		sig->ktype = DKIM_KEY_RSA;
 		sig->halg = DKIM_HASH_SHA256;
@@ -181,17 +183,17 @@ int dkim_sig_parse(const char *value, size_t len, struct dkim_sig **sig_r, char 
 	}
 	copy_value(t, sig->a, sizeof sig->a);
 
-	t = taglist_get(&tl, "d");
+	t = taglist_get(tl, "d");
 	if (copy_value(t, sig->d, sizeof sig->d) < 0 || !domain_ok(sig->d)) {
 		snprintf(err, errlen, "invalid signing domain d=%.*s", show(t->value_len), t->value);
 		goto bad;
 	}
-	t = taglist_get(&tl, "s");
+	t = taglist_get(tl, "s");
 	if (copy_value(t, sig->s, sizeof sig->s) < 0 || !domain_ok(sig->s)) {
 		snprintf(err, errlen, "invalid selector s=%.*s", show(t->value_len), t->value);
 		goto bad;
 	}
-	t = taglist_get(&tl, "i");
+	t = taglist_get(tl, "i");
 	if (t) {
 		if (copy_value(t, sig->i, sizeof sig->i) < 0) {
 			snprintf(err, errlen, "identity i= too long");
@@ -211,7 +213,7 @@ int dkim_sig_parse(const char *value, size_t len, struct dkim_sig **sig_r, char 
 		snprintf(sig->i, sizeof sig->i, "@%s", sig->d);
 	}
 
-	t = taglist_get(&tl, "c");
+	t = taglist_get(tl, "c");
 	if (!t) {
 		sig->hc = sig->bc = DKIM_CANON_SIMPLE;
 	} else if (dkim_canon_parse(t->value, t->value_len, &sig->hc, &sig->bc) < 0) {
@@ -219,7 +221,7 @@ int dkim_sig_parse(const char *value, size_t len, struct dkim_sig **sig_r, char 
 		goto bad;
 	}
 
-	t = taglist_get(&tl, "h");
+	t = taglist_get(tl, "h");
 	if (!hlist_has(t->value, t->value_len, "from")) {
 		snprintf(err, errlen, "From field not signed (h= lacks from)");
 		goto bad;
@@ -227,26 +229,28 @@ int dkim_sig_parse(const char *value, size_t len, struct dkim_sig **sig_r, char 
 	sig->h = xstrndup(t->value, t->value_len);
 	sig->hlen = t->value_len;
 
-	t = taglist_get(&tl, "q");
+	t = taglist_get(tl, "q");
 	if (t && !hlist_has(t->value, t->value_len, "dns/txt")) {
 		snprintf(err, errlen, "unsupported query method q=%.*s", show(t->value_len), t->value);
 		goto bad;
 	}
 
-	t = taglist_get(&tl, "b");
+	t = taglist_get(tl, "b");
 	long n = dkim_base64_decode(t->value, t->value_len, sig->b, sizeof sig->b);
 	if (n <= 0) {
 		snprintf(err, errlen, n == 0 ? "empty signature b=" : "b= is not valid base64 or too long");
 		goto bad;
 	}
 	sig->blen = (size_t)n;
+	sig->b_off = (size_t)(t->value - value);
+	sig->b_len = t->value_len;
 	size_t k = 0;
 	for (size_t j = 0; j < t->value_len && k < 8; j++)
 		if (!strchr(" \t\r\n", t->value[j]))
 			sig->b_prefix[k++] = t->value[j];
 	sig->b_prefix[k] = '\0';
 
-	t = taglist_get(&tl, "bh");
+	t = taglist_get(tl, "bh");
 	n = dkim_base64_decode(t->value, t->value_len, sig->bh, sizeof sig->bh);
 	if (n <= 0) {
 		snprintf(err, errlen, n == 0 ? "empty body hash bh=" : "bh= is not valid base64");
@@ -261,7 +265,7 @@ int dkim_sig_parse(const char *value, size_t len, struct dkim_sig **sig_r, char 
 	static const char *const nums[] = { "l", "t", "x" };
 	long long *dst[] = { &sig->l, &sig->t, &sig->x };
 	for (size_t j = 0; j < 3; j++) {
-		t = taglist_get(&tl, nums[j]);
+		t = taglist_get(tl, nums[j]);
 		if (t && parse_num(t, dst[j]) < 0) {
 			snprintf(err, errlen, "invalid %s=%.*s", nums[j], show(t->value_len), t->value);
 			goto bad;
@@ -278,6 +282,18 @@ bad:
 	return -1;
 }
 
+int dkim_sig_parse(const char *value, size_t len, struct dkim_sig **sig_r, char *err, size_t errlen)
+{
+	struct taglist tl;
+	char terr[160];
+	*sig_r = NULL;
+	if (taglist_parse(value, len, &tl, terr, sizeof terr) < 0) {
+		snprintf(err, errlen, "signature syntax error: %s", terr);
+		return -1;
+	}
+	return sig_from_tags(&tl, value, sig_r, err, errlen);
+}
+
 void dkim_sig_free(struct dkim_sig **sig)
 {
 	if (!*sig)
@@ -289,24 +305,20 @@ void dkim_sig_free(struct dkim_sig **sig)
 
 /* best-effort identification of a signature that may not parse, so even a
    permerror names its d=, s=, a= */
-static void fill_basic(struct dkim_sig_result *res, const char *value, size_t len)
+static void fill_basic(struct dkim_sig_result *res, const struct taglist *tl)
 {
-	struct taglist tl;
-	char err[160];
-	if (taglist_parse(value, len, &tl, err, sizeof err) < 0)
-		return;
 	const struct tag *t;
-	if ((t = taglist_get(&tl, "d")) && t->value_len < sizeof res->domain)
+	if ((t = taglist_get(tl, "d")) && t->value_len < sizeof res->domain)
 		copy_value(t, res->domain, sizeof res->domain);
-	if ((t = taglist_get(&tl, "s")) && t->value_len < sizeof res->selector)
+	if ((t = taglist_get(tl, "s")) && t->value_len < sizeof res->selector)
 		copy_value(t, res->selector, sizeof res->selector);
-	if ((t = taglist_get(&tl, "a")) && t->value_len < sizeof res->algorithm)
+	if ((t = taglist_get(tl, "a")) && t->value_len < sizeof res->algorithm)
 		copy_value(t, res->algorithm, sizeof res->algorithm);
-	if ((t = taglist_get(&tl, "i")) && t->value_len < sizeof res->identity)
+	if ((t = taglist_get(tl, "i")) && t->value_len < sizeof res->identity)
 		copy_value(t, res->identity, sizeof res->identity);
 	else if (res->domain[0])
 		snprintf(res->identity, sizeof res->identity, "@%s", res->domain);
-	if ((t = taglist_get(&tl, "b"))) {
+	if ((t = taglist_get(tl, "b"))) {
 		size_t k = 0;
 		for (size_t j = 0; j < t->value_len && k < 8; j++)
 			if (!strchr(" \t\r\n", t->value[j]))
@@ -437,7 +449,8 @@ static void verify_one(struct dns_resolver *r, const struct message *msg, const 
 	}
 	buf_reset(hdata);
 	if (dkim_canon_headers(sig->hc, msg, sig->h, sig->hlen, msg->nhdr, hdata) < 0 ||
-	    dkim_canon_sig_header(sig->hc, field->raw, field->raw_len, hdata) < 0) {
+	    dkim_canon_sig_header_cut(sig->hc, field->raw, field->raw_len, (size_t)(field->value - field->raw) + sig->b_off,
+				      (size_t)(field->value - field->raw) + sig->b_off + sig->b_len, hdata) < 0) {
 		FAILWITH(res, DKIM_PERMERROR, "signed header data larger than %d bytes", DKIM_MAX_HEADER_DATA);
 		return;
 	}
@@ -453,6 +466,10 @@ static void verify_one(struct dns_resolver *r, const struct message *msg, const 
 		}
 	}
 	res->result = DKIM_PASS;
+	if (!res->weak && sig->l < 0 && !res->testing) {
+		res->reason[0] = '\0'; /* the common case: nothing to note */
+		return;
+	}
 	/* notes on a pass */
 	struct buf note = BUF_INIT(sizeof res->reason - 1);
 	if (res->weak)
@@ -487,11 +504,23 @@ size_t dkim_verify(struct dns_resolver *r, const struct message *msg, const stru
 		return 0;
 	struct dkim_sig_result *res = xcalloc(n, sizeof *res);
 	size_t nchk = n < o.max_signatures ? n : o.max_signatures;
-	struct dkim_sig **sigs = xcalloc(nchk, sizeof *sigs);
-	struct bh_slot *bslots = xcalloc(nchk, sizeof *bslots);
-	struct key_slot *kslots = xcalloc(nchk, sizeof *kslots);
+	/* per-signature state: on the stack for the usual few signatures */
+	struct dkim_sig *sigs_stack[DKIM_DEFAULT_MAX_SIGNATURES] = { 0 };
+	struct bh_slot bslots_stack[DKIM_DEFAULT_MAX_SIGNATURES];
+	struct key_slot kslots_stack[DKIM_DEFAULT_MAX_SIGNATURES];
+	bool on_stack = nchk <= DKIM_DEFAULT_MAX_SIGNATURES;
+	struct dkim_sig **sigs = on_stack ? sigs_stack : xcalloc(nchk, sizeof *sigs);
+	struct bh_slot *bslots = on_stack ? bslots_stack : xcalloc(nchk, sizeof *bslots);
+	struct key_slot *kslots = on_stack ? kslots_stack : xcalloc(nchk, sizeof *kslots);
 	size_t nb = 0, nk = 0;
+	/* the signed header data of one signature is typically 1-2 KB: start
+	   with room for that rather than growing from 64 bytes (buf keeps its
+	   invariants: data from the allocator, cap its size, NUL-terminated) */
 	struct buf hdata = BUF_INIT(DKIM_MAX_HEADER_DATA);
+	hdata.data = xmalloc(HDATA_INITIAL);
+	hdata.cap = HDATA_INITIAL;
+	hdata.data[0] = '\0';
+	struct taglist tl;
 
 	size_t j = 0;
 	for (size_t i = 0; i < msg->nhdr; i++) {
@@ -499,14 +528,20 @@ size_t dkim_verify(struct dns_resolver *r, const struct message *msg, const stru
 		if (!msg_header_is(f, "DKIM-Signature"))
 			continue;
 		struct dkim_sig_result *rs = &res[j];
-		fill_basic(rs, f->value, f->value_len);
+		/* the tag list is parsed once, for the names in the result and
+		   for the checks */
+		char terr[160], err[200];
+		int tl_rc = taglist_parse(f->value, f->value_len, &tl, terr, sizeof terr);
+		if (tl_rc == 0)
+			fill_basic(rs, &tl);
 		if (j >= nchk) {
 			FAILWITH(rs, DKIM_NEUTRAL, "not checked: more than %u signatures", o.max_signatures);
 			j++;
 			continue;
 		}
-		char err[200];
-		if (dkim_sig_parse(f->value, f->value_len, &sigs[j], err, sizeof err) < 0) {
+		if (tl_rc < 0)
+			snprintf(err, sizeof err, "signature syntax error: %s", terr);
+		if (tl_rc < 0 || sig_from_tags(&tl, f->value, &sigs[j], err, sizeof err) < 0) {
 			FAILWITH(rs, DKIM_PERMERROR, "%s", err);
 			j++;
 			continue;
@@ -520,9 +555,11 @@ size_t dkim_verify(struct dns_resolver *r, const struct message *msg, const stru
 		dkim_key_free(&kslots[k].key);
 	for (size_t k = 0; k < nchk; k++)
 		dkim_sig_free(&sigs[k]);
-	free(kslots);
-	free(bslots);
-	free(sigs);
+	if (!on_stack) {
+		free(kslots);
+		free(bslots);
+		free(sigs);
+	}
 	*res_r = res;
 	return n;
 }

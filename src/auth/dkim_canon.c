@@ -9,6 +9,7 @@
 #include "auth/taglist.h"
 #include "core/mem.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #if defined(__SSE2__)
@@ -51,83 +52,105 @@ int dkim_canon_parse(const char *v, size_t len, enum dkim_canon *hdr_r, enum dki
 	return 0;
 }
 
-/*
- * Relaxed header canonicalisation (RFC 6376 3.4.2) of the segments of one
- * field: the field may be given in two pieces (the signature field with its
- * b= value cut out), which are processed as if concatenated.
- */
-struct segs {
-	const char *p[2];
-	size_t n[2];
+/* SP, HTAB and CR: the bytes relaxed canonicalisation may change */
+static const unsigned char relaxed_special[256] = { [' '] = 1, ['\t'] = 1, ['\r'] = 1 };
+
+/* canonical header bytes collected locally and appended to out in chunks */
+#define HOUT_CHUNK 1024
+
+struct hout {
+	struct buf *out;
+	size_t n;
+	int err;
+	char tmp[HOUT_CHUNK];
 };
 
-static int relaxed_header(const struct segs *sg, bool final_crlf, struct buf *out)
+static void hout_flush(struct hout *h)
 {
-	/* total length without the final CRLF of the field */
-	size_t total = sg->n[0] + sg->n[1];
-#define AT(i) ((i) < sg->n[0] ? sg->p[0][(i)] : sg->p[1][(i) - sg->n[0]])
-	if (total >= 2 && AT(total - 2) == '\r' && AT(total - 1) == '\n')
+	if (h->n > 0 && buf_append(h->out, h->tmp, h->n) < 0)
+		h->err = -1;
+	h->n = 0;
+}
+
+static void hout_put(struct hout *h, const char *p, size_t n)
+{
+	if (h->n + n > HOUT_CHUNK) {
+		hout_flush(h);
+		if (n > HOUT_CHUNK) {
+			if (buf_append(h->out, p, n) < 0)
+				h->err = -1;
+			return;
+		}
+	}
+	memcpy(h->tmp + h->n, p, n);
+	h->n += n;
+}
+
+/*
+ * Relaxed header canonicalisation (RFC 6376 3.4.2) of one field given as
+ * contiguous bytes p[0..len): name lower-cased without WSP before the colon;
+ * value unfolded (CRLF removed), runs of WSP to one SP, none at either end.
+ * A final CRLF of the input is dropped; final_crlf appends one.
+ */
+static int relaxed_header(const char *p, size_t len, bool final_crlf, struct buf *out)
+{
+	struct hout h;
+	h.out = out;
+	h.n = 0;
+	h.err = 0;
+	size_t total = len;
+	if (total >= 2 && p[total - 2] == '\r' && p[total - 1] == '\n')
 		total -= 2;
-	size_t i = 0, colon = total;
-	for (size_t k = 0; k < total; k++)
-		if (AT(k) == ':') {
-			colon = k;
-			break;
-		}
-	/* name: lower-cased, without WSP before the colon */
+	const char *cp = memchr(p, ':', total);
+	size_t colon = cp ? (size_t)(cp - p) : total;
 	size_t ne = colon;
-	while (ne > 0 && is_wsp(AT(ne - 1)))
+	while (ne > 0 && is_wsp(p[ne - 1]))
 		ne--;
-	char tmp[512];
-	size_t t = 0;
-	for (i = 0; i < ne; i++) {
-		tmp[t++] = lower(AT(i));
-		if (t == sizeof tmp) {
-			if (buf_append(out, tmp, t) < 0)
-				return -1;
-			t = 0;
-		}
+	for (size_t i = 0; i < ne;) {
+		if (h.n == HOUT_CHUNK)
+			hout_flush(&h);
+		size_t k = ne - i < HOUT_CHUNK - h.n ? ne - i : HOUT_CHUNK - h.n;
+		for (size_t j = 0; j < k; j++)
+			h.tmp[h.n + j] = lower(p[i + j]);
+		h.n += k;
+		i += k;
 	}
-	if (buf_append(out, tmp, t) < 0 || buf_putc(out, ':') < 0)
-		return -1;
-	t = 0;
-	/* value: unfold, runs of WSP to one SP, none at either end */
+	hout_put(&h, ":", 1);
+	const unsigned char *u = (const unsigned char *)p;
 	bool pending_sp = false, any = false;
-	for (i = colon + 1; i < total; i++) {
-		char c = AT(i);
-		if (c == '\r' && i + 1 < total && AT(i + 1) == '\n') {
+	size_t i = colon + 1;
+	while (i < total) {
+		size_t s = i;
+		while (i < total && !relaxed_special[u[i]])
 			i++;
+		if (i == s && p[i] == '\r' && !(i + 1 < total && p[i + 1] == '\n'))
+			i++; /* a bare CR is content */
+		if (i > s) {
+			if (pending_sp && any)
+				hout_put(&h, " ", 1);
+			pending_sp = false;
+			any = true;
+			hout_put(&h, p + s, i - s);
 			continue;
 		}
-		if (is_wsp(c)) {
+		if (p[i] == '\r')
+			i += 2; /* CRLF: unfolded */
+		else {
 			pending_sp = true;
-			continue;
-		}
-		if (pending_sp && any)
-			tmp[t++] = ' ';
-		pending_sp = false;
-		any = true;
-		tmp[t++] = c;
-		if (t >= sizeof tmp - 1) {
-			if (buf_append(out, tmp, t) < 0)
-				return -1;
-			t = 0;
+			i++;
 		}
 	}
-#undef AT
-	if (buf_append(out, tmp, t) < 0)
-		return -1;
-	if (final_crlf && buf_append(out, "\r\n", 2) < 0)
-		return -1;
-	return 0;
+	if (final_crlf)
+		hout_put(&h, "\r\n", 2);
+	hout_flush(&h);
+	return h.err;
 }
 
 int dkim_canon_header(enum dkim_canon c, const char *raw, size_t len, struct buf *out)
 {
 	if (c == DKIM_CANON_SIMPLE)
 		return buf_append(out, raw, len);
-	struct segs sg = { { raw, "" }, { len, 0 } };
-	return relaxed_header(&sg, true, out);
+	return relaxed_header(raw, len, true, out);
 }
 
 int dkim_canon_sig_header(enum dkim_canon c, const char *raw, size_t len, struct buf *out)
@@ -148,22 +171,39 @@ int dkim_canon_sig_header(enum dkim_canon c, const char *raw, size_t len, struct
 			}
 		}
 	}
+	return dkim_canon_sig_header_cut(c, raw, len, cut_from, cut_to, out);
+}
+
+#define SIG_STACK 2048 /* signature fields up to this size are joined on the stack */
+
+int dkim_canon_sig_header_cut(enum dkim_canon c, const char *raw, size_t len, size_t cut_from, size_t cut_to,
+			      struct buf *out)
+{
 	/* without the field's final CRLF */
 	size_t end = len;
 	if (end >= 2 && raw[end - 2] == '\r' && raw[end - 1] == '\n')
 		end -= 2;
+	if (cut_from > cut_to)
+		cut_from = cut_to;
 	if (cut_to > end) { /* b= value cannot reach into the CRLF, but be safe */
 		cut_to = end;
 		if (cut_from > end)
 			cut_from = end;
 	}
-	struct segs sg = { { raw, raw + cut_to }, { cut_from, end - cut_to } };
+	size_t n0 = cut_from, n1 = end - cut_to;
 	if (c == DKIM_CANON_SIMPLE) {
-		if (buf_append(out, sg.p[0], sg.n[0]) < 0 || buf_append(out, sg.p[1], sg.n[1]) < 0)
+		if (buf_append(out, raw, n0) < 0 || buf_append(out, raw + cut_to, n1) < 0)
 			return -1;
 		return 0;
 	}
-	return relaxed_header(&sg, false, out);
+	char stack[SIG_STACK];
+	char *joined = n0 + n1 <= sizeof stack ? stack : xmalloc(n0 + n1);
+	memcpy(joined, raw, n0);
+	memcpy(joined + n0, raw + cut_to, n1);
+	int rc = relaxed_header(joined, n0 + n1, false, out);
+	if (joined != stack)
+		free(joined);
+	return rc;
 }
 
 static bool name_eq(const struct msg_header *h, const char *n, size_t len)
@@ -216,6 +256,7 @@ int dkim_canon_headers(enum dkim_canon c, const struct message *msg, const char 
  */
 
 #define BH_CHUNK 8192 /* canonical bytes collected before one digest update */
+#define BH_DIRECT (BH_CHUNK / 2) /* longer runs are hashed from the input, not copied */
 
 struct bh_out {
 	struct dkim_bodyhash *bh;
@@ -257,7 +298,7 @@ static inline void bh_put(struct bh_out *o, char c)
 /* n canonical bytes taken as they stand from the input */
 static void bh_put_run(struct bh_out *o, const char *p, size_t n)
 {
-	if (n >= BH_CHUNK / 2) {
+	if (n >= BH_DIRECT) {
 		bh_flush(o);
 		bh_hash(o->bh, p, n);
 		return;
@@ -311,9 +352,6 @@ void dkim_bodyhash_init(struct dkim_bodyhash *bh, enum dkim_canon c, const EVP_M
 	}
 }
 
-/* SP, HTAB and CR: the bytes relaxed body canonicalisation may change */
-static const unsigned char relaxed_special[256] = { [' '] = 1, ['\t'] = 1, ['\r'] = 1 };
-
 /*
  * Relaxed, clean state: the length of the longest prefix of p[0..n) that is
  * its own canonical form and ends with a content byte (so the state after it
@@ -327,16 +365,22 @@ static size_t relaxed_run(const unsigned char *p, size_t n)
 	size_t i = 0;
 	for (;;) {
 #if defined(__SSE2__)
-		/* 16 bytes at a time: a byte is "bad" if it is HTAB or CR, or a SP
-		   whose successor is SP, HTAB or CR */
-		const __m128i vsp = _mm_set1_epi8(' '), vtab = _mm_set1_epi8('\t'), vcr = _mm_set1_epi8('\r');
-		while (i + 17 <= n) {
+		/* 16 bytes at a time: a byte is "bad" if it is HTAB, a SP whose
+		   successor is SP, HTAB or CR, or a CR not followed by LF and a byte
+		   that is none of those */
+		const __m128i vsp = _mm_set1_epi8(' '), vtab = _mm_set1_epi8('\t'), vcr = _mm_set1_epi8('\r'),
+			      vlf = _mm_set1_epi8('\n');
+		while (i + 18 <= n) {
 			__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
 			__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 1));
-			__m128i tabcr = _mm_or_si128(_mm_cmpeq_epi8(a, vtab), _mm_cmpeq_epi8(a, vcr));
-			__m128i next = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, vsp), _mm_cmpeq_epi8(b, vtab)),
-						    _mm_cmpeq_epi8(b, vcr));
-			__m128i bad = _mm_or_si128(tabcr, _mm_and_si128(_mm_cmpeq_epi8(a, vsp), next));
+			__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 2));
+			__m128i spec_b = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, vsp), _mm_cmpeq_epi8(b, vtab)),
+						      _mm_cmpeq_epi8(b, vcr));
+			__m128i spec_c = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(c, vsp), _mm_cmpeq_epi8(c, vtab)),
+						      _mm_cmpeq_epi8(c, vcr));
+			__m128i crlf_ok = _mm_andnot_si128(spec_c, _mm_cmpeq_epi8(b, vlf));
+			__m128i bad = _mm_or_si128(_mm_cmpeq_epi8(a, vtab), _mm_and_si128(_mm_cmpeq_epi8(a, vsp), spec_b));
+			bad = _mm_or_si128(bad, _mm_andnot_si128(crlf_ok, _mm_cmpeq_epi8(a, vcr)));
 			unsigned m = (unsigned)_mm_movemask_epi8(bad);
 			if (m != 0) {
 				i += (size_t)__builtin_ctz(m);

@@ -30,6 +30,10 @@ int dkim_canon_header(enum dkim_canon c, const char *raw, size_t len, struct buf
  * for ARC-Message-Signature and ARC-Seal). 0 or -1.
  */
 int dkim_canon_sig_header(enum dkim_canon c, const char *raw, size_t len, struct buf *out);
+/* the same when the caller already knows where the b= value is: raw[cut_from
+   ..cut_to) is left out (offsets into raw; clamped to the field). 0 or -1. */
+int dkim_canon_sig_header_cut(enum dkim_canon c, const char *raw, size_t len, size_t cut_from, size_t cut_to,
+			      struct buf *out);
 
 /*
  * Appends the canonical fields named in the colon-separated list hlist (FWS

@@ -54,6 +54,18 @@ void dkim_key_free(struct dkim_key *key);
 int dkim_key_verify(const struct dkim_key *key, enum dkim_hashalg hash, const void *data, size_t len,
 		    const unsigned char *sig, size_t siglen);
 
+/*
+ * The process-wide, explicitly fetched digest for hash (fetched once, on
+ * first use, thread-safe): handing OpenSSL 3 a fetched EVP_MD saves the
+ * implicit fetch (a locked method-store lookup) in every digest init.
+ * Never NULL for the two hashes here unless the default provider is absent,
+ * in which case the EVP_sha*() legacy object is returned.
+ */
+const EVP_MD *dkim_hash_md(enum dkim_hashalg hash);
+/* the fetched equivalent of md when md is SHA-256 or SHA-1 (for instance
+   EVP_sha256()), otherwise md itself */
+const EVP_MD *dkim_md_fetched(const EVP_MD *md);
+
 /* base64 decode ignoring whitespace; returns length or -1 on bad input */
 long dkim_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t outlen);
 

@@ -290,7 +290,7 @@ char *dkim_sign(const struct dkim_signer *s, const struct message *msg, time_t n
 	unsigned char bh[EVP_MAX_MD_SIZE];
 	unsigned bhlen;
 	struct dkim_bodyhash h;
-	dkim_bodyhash_init(&h, s->bc, EVP_sha256(), -1);
+	dkim_bodyhash_init(&h, s->bc, dkim_hash_md(DKIM_HASH_SHA256), -1);
 	dkim_bodyhash_update(&h, msg->body, msg->body_len);
 	dkim_bodyhash_final(&h, bh, &bhlen, NULL);
 	if (bhlen == 0) {
@@ -400,11 +400,11 @@ char *dkim_sign(const struct dkim_signer *s, const struct message *msg, time_t n
 	if (s->type == DKIM_KEY_ED25519) {
 		unsigned char dig[EVP_MAX_MD_SIZE];
 		unsigned dl;
-		ok = EVP_Digest(data.data, data.len, dig, &dl, EVP_sha256(), NULL) == 1 &&
+		ok = EVP_Digest(data.data, data.len, dig, &dl, dkim_hash_md(DKIM_HASH_SHA256), NULL) == 1 &&
 		     EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->pkey) == 1 &&
 		     EVP_DigestSign(ctx, sig, &siglen, dig, dl) == 1;
 	} else {
-		ok = EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, s->pkey) == 1 &&
+		ok = EVP_DigestSignInit(ctx, NULL, dkim_hash_md(DKIM_HASH_SHA256), NULL, s->pkey) == 1 &&
 		     EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)data.data, data.len) == 1;
 	}
 	EVP_MD_CTX_free(ctx);

@@ -5,14 +5,37 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* the number of LFs in in[0..len) that are not preceded by a CR */
+static size_t count_bare_lf(const char *in, size_t len)
+{
+	size_t extra = 0, i = 0;
+	if (len > 0 && in[0] == '\n')
+		extra++;
+	i = 1;
+#if defined(__SSE2__)
+	/* 16 positions at a time: LF here, no CR just before */
+	const __m128i vlf = _mm_set1_epi8('\n'), vcr = _mm_set1_epi8('\r');
+	for (; i + 16 <= len; i += 16) {
+		__m128i cur = _mm_loadu_si128((const __m128i *)(const void *)(in + i));
+		__m128i prev = _mm_loadu_si128((const __m128i *)(const void *)(in + i - 1));
+		__m128i bare = _mm_andnot_si128(_mm_cmpeq_epi8(prev, vcr), _mm_cmpeq_epi8(cur, vlf));
+		extra += (size_t)__builtin_popcount((unsigned)_mm_movemask_epi8(bare));
+	}
+#endif
+	for (; i < len; i++)
+		if (in[i] == '\n' && in[i - 1] != '\r')
+			extra++;
+	return extra;
+}
 
 static char *crlf_normalise(const char *in, size_t len, size_t *len_r)
 {
 	/* count bare LFs; in the common case (already CRLF) one memcpy does it */
-	size_t extra = 0;
-	for (const char *p = in, *end = in + len; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
-		if (p == in || p[-1] != '\r')
-			extra++;
+	size_t extra = count_bare_lf(in, len);
 	char *out = xmalloc(len + extra + 1);
 	if (extra == 0) {
 		memcpy(out, in, len);

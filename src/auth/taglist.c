@@ -18,6 +18,25 @@ static bool is_alnumpunc(char c)
 	return is_alpha(c) || (c >= '0' && c <= '9') || c == '_';
 }
 
+/*
+ * Bytes of a tag value: tval = %x21-3A / %x3C-7E (RFC 6376 3.2); 8-bit bytes
+ * are let through for DMARC URIs and rfc2047-style oddities, callers
+ * validate. FWS separates tvals; ';' ends the value; the rest is an error.
+ */
+enum { TV_CHAR, TV_FWS, TV_SEMI, TV_BAD };
+
+static const unsigned char value_class[256] = {
+	[0x00 ... 0x08] = TV_BAD,
+	['\t'] = TV_FWS,
+	['\n'] = TV_FWS,
+	[0x0b ... 0x0c] = TV_BAD,
+	['\r'] = TV_FWS,
+	[0x0e ... 0x1f] = TV_BAD,
+	[' '] = TV_FWS,
+	[';'] = TV_SEMI,
+	[0x7f] = TV_BAD,
+};
+
 int taglist_parse(const char *s, size_t len, struct taglist *tl, char *err, size_t errlen)
 {
 	size_t p = 0;
@@ -45,19 +64,25 @@ int taglist_parse(const char *s, size_t len, struct taglist *tl, char *err, size
 		while (p < len && is_fws(s[p]))
 			p++;
 		size_t vs = p, ve = p;
-		while (p < len && s[p] != ';') {
+		while (p < len) {
+			/* a run of value characters, then whatever ends it */
+			size_t r = p;
+			while (r < len && value_class[(unsigned char)s[r]] == TV_CHAR)
+				r++;
+			if (r > p)
+				ve = r;
+			p = r;
+			if (p == len)
+				break;
 			unsigned char c = (unsigned char)s[p];
-			if (!is_fws((char)c)) {
-				/* tval = %x21-3A / %x3C-7E; 8-bit bytes are let through for
-				   DMARC URIs and rfc2047-style oddities, callers validate */
-				if (c < 0x21 || c == 0x7f) {
-					snprintf(err, errlen, "tag \"%.*s\": invalid character 0x%02x in value",
-						 (int)(ne - ns > 32 ? 32 : ne - ns), s + ns, c);
-					return -1;
-				}
-				ve = p + 1;
+			if (value_class[c] == TV_SEMI)
+				break;
+			if (value_class[c] == TV_BAD) {
+				snprintf(err, errlen, "tag \"%.*s\": invalid character 0x%02x in value",
+					 (int)(ne - ns > 32 ? 32 : ne - ns), s + ns, c);
+				return -1;
 			}
-			p++;
+			p++; /* FWS */
 		}
 		for (size_t i = 0; i < tl->n; i++)
 			if (tl->tag[i].name_len == ne - ns && memcmp(tl->tag[i].name, s + ns, ne - ns) == 0) {
@@ -83,7 +108,7 @@ const struct tag *taglist_get(const struct taglist *tl, const char *name)
 {
 	size_t n = strlen(name);
 	for (size_t i = 0; i < tl->n; i++)
-		if (tl->tag[i].name_len == n && memcmp(tl->tag[i].name, name, n) == 0)
+		if (tl->tag[i].name_len == n && tl->tag[i].name[0] == name[0] && memcmp(tl->tag[i].name, name, n) == 0)
 			return &tl->tag[i];
 	return NULL;
 }

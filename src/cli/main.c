@@ -14,6 +14,7 @@ static const struct {
 	{ "config", cmd_config, "validate a configuration file (config check)" },
 	{ "dns", cmd_dns, "query the configured resolver (dns query NAME TYPE)" },
 	{ "dkim", cmd_dkim, "sign a message (dkim sign)" },
+	{ "dmarc", cmd_dmarc, "DMARC reports: import, fetch, summary, sources, errors, abuse" },
 };
 
 static void usage(FILE *f)

@@ -18,7 +18,7 @@
 /* hard ceilings no configuration can raise */
 #define AGG_MAX_RECORDS_CEILING 10000000u  /* records in one report */
 #define AGG_MAX_COUNT 1000000000000ULL      /* one row's count: beyond is absurd */
-#define AGG_MAX_AUTH 16                     /* dkim/spf results kept per record */
+#define AGG_MAX_AUTH 16                     /* dkim/spf results per record (more: refused) */
 #define AGG_MAX_REASONS 4                   /* policy override reasons kept per record */
 
 enum agg_format { AGG_RFC7489 = 1, AGG_RFC9990 = 2 };
@@ -49,10 +49,10 @@ struct agg_record {
 	char header_from[256];
 	char envelope_from[256];
 	char envelope_to[256];
-	struct agg_auth dkim[AGG_MAX_AUTH];
-	unsigned ndkim;
-	struct agg_auth spf[AGG_MAX_AUTH];
-	unsigned nspf;
+	/* the auth results live in the report's pools (a record with room for
+	   them inline would weigh 20 KB); read them with agg_dkim()/agg_spf() */
+	size_t dkim_first, spf_first;
+	unsigned ndkim, nspf;
 };
 
 struct agg_report {
@@ -77,9 +77,30 @@ struct agg_report {
 	struct agg_record *rec;
 	size_t nrec, caprec;
 	uint64_t total_count;         /* sum of rec[].count */
+	struct agg_auth *dkim_pool, *spf_pool;
+	size_t ndkim_pool, capdkim, nspf_pool, capspf;
 };
 
+/* a new empty report (heap) */
+struct agg_report *agg_report_new(void);
 void agg_report_free(struct agg_report **r);
+/* appends a record with its fields empty and returns it; the pointer stays
+   valid until the next call (the array grows) */
+struct agg_record *agg_report_add_record(struct agg_report *r);
+/* appends an empty DKIM or SPF result to the LAST record (results are only
+   ever added to the record being built) */
+struct agg_auth *agg_report_add_dkim(struct agg_report *r);
+struct agg_auth *agg_report_add_spf(struct agg_report *r);
+
+static inline const struct agg_auth *agg_dkim(const struct agg_report *r, const struct agg_record *rec, unsigned i)
+{
+	return &r->dkim_pool[rec->dkim_first + i];
+}
+
+static inline const struct agg_auth *agg_spf(const struct agg_report *r, const struct agg_record *rec, unsigned i)
+{
+	return &r->spf_pool[rec->spf_first + i];
+}
 
 /* a failure report (RFC 6591 auth-failure ARF, RFC 9991) */
 struct failure_report {

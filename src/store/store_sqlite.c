@@ -1,0 +1,1264 @@
+/*
+ * store_sqlite: the SQLite backend of store.h. One connection per struct
+ * store (not shared between threads), WAL journal, foreign keys on, a busy
+ * timeout after which SQLITE_BUSY/LOCKED become STORE_TEMPFAIL. Every
+ * statement is prepared once per connection (SQLITE_PREPARE_PERSISTENT, on
+ * first use) and reused with sqlite3_bind_*; nothing is pasted into SQL.
+ *
+ * Portability (PostgreSQL later): types are INTEGER, TEXT and BLOB only
+ * (PostgreSQL: BIGINT, TEXT, BYTEA); upserts use INSERT ... ON CONFLICT
+ * (...) DO UPDATE with "excluded" (SQLite >= 3.24 and PostgreSQL); min/max
+ * of two values are CASE expressions, not SQLite's scalar MIN/MAX.
+ * SQLite-only, unavoidable or deliberate:
+ *   - "id INTEGER PRIMARY KEY" as an auto-assigned row id (PostgreSQL:
+ *     BIGINT GENERATED ALWAYS AS IDENTITY) and sqlite3_last_insert_rowid()
+ *     (PostgreSQL: RETURNING id);
+ *   - numbered parameters ?1 (PostgreSQL: $1);
+ *   - "IS" for NULL-safe equality (PostgreSQL: IS NOT DISTINCT FROM);
+ *   - the PRAGMAs and BEGIN IMMEDIATE (PostgreSQL: plain BEGIN).
+ *
+ * Rollups: a report's records count on the day (00:00 UTC) of its
+ * date_begin, even when the report spans several days (most reporters send
+ * one report per day, 00:00-24:00 UTC). "since" filters are applied at day
+ * granularity: since is rounded down to its day.
+ */
+#include "store/store_backend.h"
+
+#include "core/buf.h"
+#include "core/mem.h"
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+/* stored originals bigger than this are refused (the ingest limit is lower) */
+#define RAW_MAX_LEN (4ULL << 30)
+
+/* ---- schema and migrations ---- */
+
+/* migrations[i] takes the schema from version i to i + 1 */
+static const char *const migrations[] = {
+	/* 1: DMARC reports, raw store, rollups, abuse log, cache */
+	"CREATE TABLE raw_blob ("
+	" id INTEGER PRIMARY KEY,"
+	" sha256 TEXT NOT NULL UNIQUE,"
+	" rawlen INTEGER NOT NULL,"
+	" data BLOB NOT NULL);"
+
+	"CREATE TABLE agg_report ("
+	" id INTEGER PRIMARY KEY,"
+	" org_name TEXT NOT NULL,"
+	" email TEXT NOT NULL,"
+	" extra_contact TEXT NOT NULL,"
+	" report_id TEXT NOT NULL,"
+	" domain TEXT NOT NULL,"
+	" date_begin INTEGER NOT NULL,"
+	" date_end INTEGER NOT NULL,"
+	" format INTEGER NOT NULL,"
+	" generator TEXT NOT NULL,"
+	" adkim TEXT NOT NULL, aspf TEXT NOT NULL,"
+	" p TEXT NOT NULL, sp TEXT NOT NULL, np TEXT NOT NULL,"
+	" pct INTEGER,"
+	" fo TEXT NOT NULL, testing TEXT NOT NULL, discovery_method TEXT NOT NULL,"
+	" errors TEXT NOT NULL,"
+	" nrec INTEGER NOT NULL,"
+	" total_count INTEGER NOT NULL,"
+	" source TEXT NOT NULL,"
+	" imported_at INTEGER NOT NULL,"
+	" raw_id INTEGER REFERENCES raw_blob(id),"
+	" UNIQUE (org_name, report_id, domain));"
+	"CREATE INDEX agg_report_domain_begin ON agg_report (domain, date_begin);"
+	"CREATE INDEX agg_report_begin ON agg_report (date_begin);"
+
+	"CREATE TABLE agg_record ("
+	" id INTEGER PRIMARY KEY,"
+	" report INTEGER NOT NULL REFERENCES agg_report(id) ON DELETE CASCADE,"
+	" source_ip TEXT NOT NULL,"
+	" count INTEGER NOT NULL,"
+	" disposition TEXT NOT NULL,"
+	" dkim_eval TEXT NOT NULL,"
+	" spf_eval TEXT NOT NULL,"
+	" header_from TEXT NOT NULL,"
+	" envelope_from TEXT NOT NULL,"
+	" envelope_to TEXT NOT NULL,"
+	" reasons TEXT NOT NULL);"
+	"CREATE INDEX agg_record_report ON agg_record (report);"
+	"CREATE INDEX agg_record_ip ON agg_record (source_ip);"
+
+	"CREATE TABLE agg_auth ("
+	" id INTEGER PRIMARY KEY,"
+	" record INTEGER NOT NULL REFERENCES agg_record(id) ON DELETE CASCADE,"
+	" kind TEXT NOT NULL,"
+	" domain TEXT NOT NULL,"
+	" selector TEXT NOT NULL,"
+	" scope TEXT NOT NULL,"
+	" result TEXT NOT NULL,"
+	" human TEXT NOT NULL);"
+	"CREATE INDEX agg_auth_record ON agg_auth (record);"
+
+	"CREATE TABLE import_error ("
+	" id INTEGER PRIMARY KEY,"
+	" created INTEGER NOT NULL,"
+	" source TEXT NOT NULL,"
+	" reason TEXT NOT NULL,"
+	" raw_id INTEGER REFERENCES raw_blob(id));"
+	"CREATE INDEX import_error_raw ON import_error (raw_id, reason);"
+
+	"CREATE TABLE failure_report ("
+	" id INTEGER PRIMARY KEY,"
+	" dedup TEXT NOT NULL UNIQUE,"
+	" feedback_type TEXT NOT NULL, user_agent TEXT NOT NULL, version TEXT NOT NULL,"
+	" reported_domain TEXT NOT NULL, auth_failure TEXT NOT NULL,"
+	" source_ip TEXT,"
+	" arrival_date INTEGER NOT NULL,"
+	" original_mail_from TEXT NOT NULL, original_rcpt_to TEXT NOT NULL,"
+	" reported_uri TEXT NOT NULL, authentication_results TEXT NOT NULL,"
+	" dkim_domain TEXT NOT NULL, dkim_selector TEXT NOT NULL, dkim_identity TEXT NOT NULL,"
+	" spf_dns TEXT NOT NULL, delivery_result TEXT NOT NULL, identity_alignment TEXT NOT NULL,"
+	" header_from TEXT NOT NULL, subject TEXT NOT NULL, message_id TEXT NOT NULL,"
+	" reporter TEXT NOT NULL, report_date INTEGER NOT NULL,"
+	" source TEXT NOT NULL, imported_at INTEGER NOT NULL,"
+	" raw_id INTEGER REFERENCES raw_blob(id));"
+	"CREATE INDEX failure_report_domain ON failure_report (reported_domain, arrival_date);"
+
+	"CREATE TABLE rollup_day ("
+	" domain TEXT NOT NULL,"
+	" day INTEGER NOT NULL,"
+	" source_ip TEXT NOT NULL,"
+	" reporter TEXT NOT NULL,"
+	" total INTEGER NOT NULL,"
+	" dmarc_pass INTEGER NOT NULL,"
+	" spf_aligned_pass INTEGER NOT NULL,"
+	" dkim_aligned_pass INTEGER NOT NULL,"
+	" fail_both INTEGER NOT NULL,"
+	" disp_none INTEGER NOT NULL,"
+	" disp_quarantine INTEGER NOT NULL,"
+	" disp_reject INTEGER NOT NULL,"
+	" first_seen INTEGER NOT NULL,"
+	" last_seen INTEGER NOT NULL,"
+	" PRIMARY KEY (domain, day, source_ip, reporter));"
+	/* all-domain summaries by time; per-IP reporter look-ups */
+	"CREATE INDEX rollup_day_day ON rollup_day (day);"
+	"CREATE INDEX rollup_day_ip ON rollup_day (source_ip, domain, day);"
+
+	"CREATE TABLE abuse_log ("
+	" id INTEGER PRIMARY KEY,"
+	" contact TEXT NOT NULL,"
+	" source_ip TEXT NOT NULL,"
+	" domain TEXT NOT NULL,"
+	" sent_at INTEGER NOT NULL,"
+	" status TEXT NOT NULL,"
+	" message_id TEXT NOT NULL);"
+	"CREATE INDEX abuse_log_contact_ip ON abuse_log (contact, source_ip, sent_at);"
+
+	"CREATE TABLE kv_cache ("
+	" key TEXT PRIMARY KEY,"
+	" value TEXT NOT NULL,"
+	" expires INTEGER NOT NULL);",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+int store_sqlite_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
+
+/* ---- statements ---- */
+
+/* summary filters: "D" variants take a domain (?1), "A" ones all domains;
+   both bind ?1 (unused by A) and ?2 = first day */
+#define W_D " WHERE domain = ?1 AND day >= ?2"
+#define W_A " WHERE day >= ?2"
+#define SUMS                                                                                                   \
+	"SUM(total), SUM(dmarc_pass), SUM(spf_aligned_pass), SUM(dkim_aligned_pass), SUM(disp_none),"         \
+	" SUM(disp_quarantine), SUM(disp_reject)"
+#define SOURCES_SQL(W)                                                                                         \
+	"SELECT source_ip, domain, SUM(total), SUM(dmarc_pass), SUM(spf_aligned_pass), SUM(dkim_aligned_pass),"  \
+	" SUM(fail_both), MIN(first_seen), MAX(last_seen), COUNT(DISTINCT reporter) FROM rollup_day" W         \
+	" GROUP BY source_ip, domain HAVING SUM(fail_both) >= ?3 ORDER BY 7 DESC, 3 DESC, 1"
+
+enum stmt_id {
+	Q_BEGIN,
+	Q_BEGIN_READ,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_REPORT_EXISTS,
+	Q_RAW_FIND,
+	Q_RAW_INSERT,
+	Q_REPORT_INSERT,
+	Q_RECORD_INSERT,
+	Q_AUTH_INSERT,
+	Q_ROLLUP_UPSERT,
+	Q_ERR_FIND_RAW,
+	Q_ERR_FIND_SRC,
+	Q_ERR_INSERT,
+	Q_ERR_LIST,
+	Q_RAW_OF_ERR,
+	Q_RAW_OF_REPORT,
+	Q_RAW_GET,
+	Q_FAIL_INSERT,
+	Q_SUM_REPORTS_D,
+	Q_SUM_REPORTS_A,
+	Q_SUM_TOTALS_D,
+	Q_SUM_TOTALS_A,
+	Q_SUM_REPORTERS_D,
+	Q_SUM_REPORTERS_A,
+	Q_SUM_SOURCES_D,
+	Q_SUM_SOURCES_A,
+	Q_SUM_DAYS_D,
+	Q_SUM_DAYS_A,
+	Q_SOURCES_D,
+	Q_SOURCES_A,
+	Q_SRC_REPORTERS_D,
+	Q_SRC_REPORTERS_A,
+	Q_ABUSE_LAST,
+	Q_ABUSE_LOG,
+	Q_CACHE_GET,
+	Q_CACHE_PUT,
+	Q_COUNT
+};
+
+static const char *const stmt_sql[Q_COUNT] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_BEGIN_READ] = "BEGIN",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_REPORT_EXISTS] = "SELECT id FROM agg_report WHERE org_name = ?1 AND report_id = ?2 AND domain = ?3",
+	[Q_RAW_FIND] = "SELECT id FROM raw_blob WHERE sha256 = ?1",
+	[Q_RAW_INSERT] = "INSERT INTO raw_blob (sha256, rawlen, data) VALUES (?1, ?2, ?3)",
+	[Q_REPORT_INSERT] =
+		"INSERT INTO agg_report (org_name, email, extra_contact, report_id, domain, date_begin, date_end,"
+		" format, generator, adkim, aspf, p, sp, np, pct, fo, testing, discovery_method, errors, nrec,"
+		" total_count, source, imported_at, raw_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+		" ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+	[Q_RECORD_INSERT] =
+		"INSERT INTO agg_record (report, source_ip, count, disposition, dkim_eval, spf_eval, header_from,"
+		" envelope_from, envelope_to, reasons) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[Q_AUTH_INSERT] = "INSERT INTO agg_auth (record, kind, domain, selector, scope, result, human)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_ROLLUP_UPSERT] =
+		"INSERT INTO rollup_day (domain, day, source_ip, reporter, total, dmarc_pass, spf_aligned_pass,"
+		" dkim_aligned_pass, fail_both, disp_none, disp_quarantine, disp_reject, first_seen, last_seen)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+		" ON CONFLICT (domain, day, source_ip, reporter) DO UPDATE SET"
+		" total = rollup_day.total + excluded.total,"
+		" dmarc_pass = rollup_day.dmarc_pass + excluded.dmarc_pass,"
+		" spf_aligned_pass = rollup_day.spf_aligned_pass + excluded.spf_aligned_pass,"
+		" dkim_aligned_pass = rollup_day.dkim_aligned_pass + excluded.dkim_aligned_pass,"
+		" fail_both = rollup_day.fail_both + excluded.fail_both,"
+		" disp_none = rollup_day.disp_none + excluded.disp_none,"
+		" disp_quarantine = rollup_day.disp_quarantine + excluded.disp_quarantine,"
+		" disp_reject = rollup_day.disp_reject + excluded.disp_reject,"
+		" first_seen = CASE WHEN excluded.first_seen < rollup_day.first_seen"
+		" THEN excluded.first_seen ELSE rollup_day.first_seen END,"
+		" last_seen = CASE WHEN excluded.last_seen > rollup_day.last_seen"
+		" THEN excluded.last_seen ELSE rollup_day.last_seen END",
+	[Q_ERR_FIND_RAW] = "SELECT id FROM import_error WHERE raw_id = ?1 AND reason = ?2",
+	[Q_ERR_FIND_SRC] = "SELECT id FROM import_error WHERE raw_id IS NULL AND source = ?1 AND reason = ?2",
+	[Q_ERR_INSERT] = "INSERT INTO import_error (created, source, reason, raw_id) VALUES (?1, ?2, ?3, ?4)",
+	[Q_ERR_LIST] = "SELECT e.id, e.created, e.source, e.reason, b.rawlen FROM import_error e"
+		       " LEFT JOIN raw_blob b ON b.id = e.raw_id ORDER BY e.id DESC",
+	[Q_RAW_OF_ERR] = "SELECT raw_id FROM import_error WHERE id = ?1",
+	[Q_RAW_OF_REPORT] = "SELECT raw_id FROM agg_report WHERE id = ?1",
+	[Q_RAW_GET] = "SELECT rawlen, data FROM raw_blob WHERE id = ?1",
+	[Q_FAIL_INSERT] =
+		"INSERT INTO failure_report (dedup, feedback_type, user_agent, version, reported_domain,"
+		" auth_failure, source_ip, arrival_date, original_mail_from, original_rcpt_to, reported_uri,"
+		" authentication_results, dkim_domain, dkim_selector, dkim_identity, spf_dns, delivery_result,"
+		" identity_alignment, header_from, subject, message_id, reporter, report_date, source,"
+		" imported_at, raw_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+		" ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+	[Q_SUM_REPORTS_D] = "SELECT COUNT(*) FROM agg_report WHERE domain = ?1 AND date_begin >= ?2",
+	[Q_SUM_REPORTS_A] = "SELECT COUNT(*) FROM agg_report WHERE date_begin >= ?2",
+	[Q_SUM_TOTALS_D] = "SELECT " SUMS " FROM rollup_day" W_D,
+	[Q_SUM_TOTALS_A] = "SELECT " SUMS " FROM rollup_day" W_A,
+	[Q_SUM_REPORTERS_D] = "SELECT reporter, SUM(total), SUM(dmarc_pass) FROM rollup_day" W_D
+			      " GROUP BY reporter ORDER BY 2 DESC, 1 LIMIT ?3",
+	[Q_SUM_REPORTERS_A] = "SELECT reporter, SUM(total), SUM(dmarc_pass) FROM rollup_day" W_A
+			      " GROUP BY reporter ORDER BY 2 DESC, 1 LIMIT ?3",
+	[Q_SUM_SOURCES_D] = "SELECT source_ip, SUM(total), SUM(dmarc_pass) FROM rollup_day" W_D
+			    " GROUP BY source_ip ORDER BY 2 DESC, 1 LIMIT ?3",
+	[Q_SUM_SOURCES_A] = "SELECT source_ip, SUM(total), SUM(dmarc_pass) FROM rollup_day" W_A
+			    " GROUP BY source_ip ORDER BY 2 DESC, 1 LIMIT ?3",
+	[Q_SUM_DAYS_D] = "SELECT day, " SUMS " FROM rollup_day" W_D " GROUP BY day ORDER BY day",
+	[Q_SUM_DAYS_A] = "SELECT day, " SUMS " FROM rollup_day" W_A " GROUP BY day ORDER BY day",
+	[Q_SOURCES_D] = SOURCES_SQL(W_D),
+	[Q_SOURCES_A] = SOURCES_SQL(W_A),
+	[Q_SRC_REPORTERS_D] = "SELECT DISTINCT reporter FROM rollup_day WHERE source_ip = ?1 AND domain = ?2"
+			      " AND day >= ?3 ORDER BY reporter",
+	[Q_SRC_REPORTERS_A] = "SELECT DISTINCT reporter FROM rollup_day WHERE source_ip = ?1 AND day >= ?3"
+			      " ORDER BY reporter",
+	[Q_ABUSE_LAST] = "SELECT MAX(sent_at) FROM abuse_log WHERE contact = ?1 AND source_ip = ?2"
+			 " AND status = 'sent'",
+	[Q_ABUSE_LOG] = "INSERT INTO abuse_log (contact, source_ip, domain, sent_at, status, message_id)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_CACHE_GET] = "SELECT value FROM kv_cache WHERE key = ?1 AND expires > ?2",
+	[Q_CACHE_PUT] = "INSERT INTO kv_cache (key, value, expires) VALUES (?1, ?2, ?3)"
+			" ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
+};
+
+/* the statements that summaries run, for EXPLAIN QUERY PLAN in tests */
+static const enum stmt_id read_stmts[] = {
+	Q_SUM_REPORTS_D, Q_SUM_REPORTS_A, Q_SUM_TOTALS_D, Q_SUM_TOTALS_A, Q_SUM_REPORTERS_D, Q_SUM_REPORTERS_A,
+	Q_SUM_SOURCES_D, Q_SUM_SOURCES_A, Q_SUM_DAYS_D, Q_SUM_DAYS_A, Q_SOURCES_D, Q_SOURCES_A,
+	Q_SRC_REPORTERS_D, Q_SRC_REPORTERS_A,
+};
+
+const char *store_sqlite_read_sql(size_t i)
+{
+	return i < sizeof read_stmts / sizeof read_stmts[0] ? stmt_sql[read_stmts[i]] : NULL;
+}
+
+struct sqlite_store {
+	struct store base;
+	sqlite3 *db;
+	sqlite3_stmt *stmt[Q_COUNT];
+};
+
+static struct sqlite_store *sq(struct store *s)
+{
+	return (struct sqlite_store *)s;
+}
+
+static enum store_status status_of(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW: return STORE_OK;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return STORE_TEMPFAIL;
+	case SQLITE_CONSTRAINT: return STORE_DUPLICATE;
+	default: return STORE_ERROR;
+	}
+}
+
+static void db_err(struct sqlite_store *s, int rc, const char *what, char *err, size_t errlen)
+{
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s: %s%s", what, sqlite3_errstr(rc),
+			 status_of(rc) == STORE_TEMPFAIL ? " (database busy)" : "");
+	(void)s;
+}
+
+/* the statement, prepared on first use and kept; NULL on error */
+static sqlite3_stmt *stmt(struct sqlite_store *s, enum stmt_id id, int *rc_r)
+{
+	if (s->stmt[id] == NULL) {
+		int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL);
+		if (rc != SQLITE_OK) {
+			*rc_r = rc;
+			return NULL;
+		}
+	}
+	*rc_r = SQLITE_OK;
+	return s->stmt[id];
+}
+
+static void done(sqlite3_stmt *st)
+{
+	if (st != NULL) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+/* runs a statement that returns no rows (binding nothing) */
+static int exec_stmt(struct sqlite_store *s, enum stmt_id id)
+{
+	int rc;
+	sqlite3_stmt *st = stmt(s, id, &rc);
+	if (st == NULL)
+		return rc;
+	rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void rollback(struct sqlite_store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		exec_stmt(s, Q_ROLLBACK);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v != NULL ? v : "", -1, SQLITE_STATIC);
+}
+
+static void bind_char(sqlite3_stmt *st, int i, char c)
+{
+	char one[2] = { c, '\0' };
+	sqlite3_bind_text(st, i, one, c != 0 ? 1 : 0, SQLITE_TRANSIENT);
+}
+
+static int64_t clamp_u64(uint64_t v)
+{
+	return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static uint64_t col_u64(sqlite3_stmt *st, int i)
+{
+	int64_t v = sqlite3_column_int64(st, i);
+	return v < 0 ? 0 : (uint64_t)v;
+}
+
+static void col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	snprintf(out, outlen, "%s", t != NULL ? (const char *)t : "");
+}
+
+/* ---- open / close ---- */
+
+static const struct store_ops sqlite_ops;
+
+static int migrate(struct sqlite3 *db, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db,
+			      "BEGIN IMMEDIATE;"
+			      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
+			      NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		goto fail;
+	sqlite3_stmt *st = NULL;
+	int version = 0;
+	bool have_row = false;
+	rc = sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		version = sqlite3_column_int(st, 0);
+		have_row = true;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto fail;
+	if (version > SCHEMA_VERSION) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		snprintf(err, errlen, "database schema version %d is newer than this mamori's (%d)", version,
+			 SCHEMA_VERSION);
+		return -1;
+	}
+	for (int v = version; v < SCHEMA_VERSION; v++) {
+		if ((rc = sqlite3_exec(db, migrations[v], NULL, NULL, &msg)) != SQLITE_OK)
+			goto fail;
+	}
+	if (version != SCHEMA_VERSION) {
+		char sql[128];
+		snprintf(sql, sizeof sql,
+			 have_row ? "UPDATE schema_version SET version = %d" : "INSERT INTO schema_version VALUES (%d)",
+			 SCHEMA_VERSION);
+		if ((rc = sqlite3_exec(db, sql, NULL, NULL, &msg)) != SQLITE_OK)
+			goto fail;
+	}
+	if ((rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg)) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "schema: %s", msg != NULL ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+struct store *store_sqlite_open(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, STORE_SQLITE_BUSY_MS);
+	char *msg = NULL;
+	rc = sqlite3_exec(db,
+			  "PRAGMA journal_mode = WAL;"
+			  "PRAGMA synchronous = NORMAL;"
+			  "PRAGMA foreign_keys = ON;",
+			  NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, msg != NULL ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		sqlite3_close(db);
+		return NULL;
+	}
+	char merr[256];
+	if (migrate(db, merr, sizeof merr) < 0) {
+		snprintf(err, errlen, "%s: %s", path, merr);
+		sqlite3_close(db);
+		return NULL;
+	}
+	struct sqlite_store *s = xcalloc(1, sizeof *s);
+	s->base.ops = &sqlite_ops;
+	s->db = db;
+	return &s->base;
+}
+
+void store_sqlite_set_busy_timeout(struct store *s, int ms)
+{
+	sqlite3_busy_timeout(sq(s)->db, ms);
+}
+
+static void sq_close(struct store *base)
+{
+	struct sqlite_store *s = sq(base);
+	for (int i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	sqlite3_close(s->db);
+	xfree(s);
+}
+
+/* ---- raw blobs ---- */
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[32];
+	unsigned mdlen = 0;
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	static const char hex[] = "0123456789abcdef";
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+/*
+ * Finds or stores the compressed bytes; *id_r = 0 when there are none.
+ * Runs inside the caller's transaction.
+ */
+static int raw_put(struct sqlite_store *s, const void *raw, size_t rawlen, int64_t *id_r, char *err, size_t errlen)
+{
+	*id_r = 0;
+	if (raw == NULL || rawlen == 0)
+		return SQLITE_OK;
+	if (rawlen > RAW_MAX_LEN) {
+		snprintf(err, errlen, "raw report too large to keep");
+		return SQLITE_TOOBIG;
+	}
+	char sha[65];
+	sha256_hex(raw, rawlen, sha);
+	int rc;
+	sqlite3_stmt *st = stmt(s, Q_RAW_FIND, &rc);
+	if (st == NULL)
+		goto fail;
+	bind_text(st, 1, sha);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id_r = sqlite3_column_int64(st, 0);
+	done(st);
+	if (rc == SQLITE_ROW)
+		return SQLITE_OK;
+	if (rc != SQLITE_DONE)
+		goto fail;
+
+	uLongf zlen = compressBound(rawlen);
+	unsigned char *z = xmalloc(zlen);
+	if (compress2(z, &zlen, raw, rawlen, Z_DEFAULT_COMPRESSION) != Z_OK) {
+		xfree(z);
+		snprintf(err, errlen, "raw report: zlib compression failed");
+		return SQLITE_ERROR;
+	}
+	if ((st = stmt(s, Q_RAW_INSERT, &rc)) == NULL) {
+		xfree(z);
+		goto fail;
+	}
+	bind_text(st, 1, sha);
+	sqlite3_bind_int64(st, 2, (int64_t)rawlen);
+	sqlite3_bind_blob64(st, 3, z, zlen, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	done(st);
+	xfree(z);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	*id_r = sqlite3_last_insert_rowid(s->db);
+	return SQLITE_OK;
+fail:
+	db_err(s, rc, "raw_blob", err, errlen);
+	return rc;
+}
+
+static void bind_raw_id(sqlite3_stmt *st, int i, int64_t raw_id)
+{
+	if (raw_id > 0)
+		sqlite3_bind_int64(st, i, raw_id);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* ---- aggregate reports ---- */
+
+static void join_reasons(const struct agg_record *rec, char *out, size_t outlen)
+{
+	size_t off = 0;
+	out[0] = '\0';
+	for (unsigned i = 0; i < rec->nreason && i < AGG_MAX_REASONS && off < outlen; i++) {
+		int n = snprintf(out + off, outlen - off, "%s%s%s%s", i > 0 ? "; " : "", rec->reason[i].type,
+				 rec->reason[i].comment[0] != '\0' ? ": " : "", rec->reason[i].comment);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+static int insert_auth(struct sqlite_store *s, int64_t rec_id, const char *kind, const struct agg_auth *a)
+{
+	int rc;
+	sqlite3_stmt *st = stmt(s, Q_AUTH_INSERT, &rc);
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, rec_id);
+	bind_text(st, 2, kind);
+	bind_text(st, 3, a->domain);
+	bind_text(st, 4, a->selector);
+	bind_text(st, 5, a->scope);
+	bind_text(st, 6, a->result);
+	bind_text(st, 7, a->human);
+	rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int insert_record(struct sqlite_store *s, const struct agg_report *r, int64_t report_id, int64_t day,
+			 const struct agg_record *rec)
+{
+	char ip[IP_STRLEN];
+	ip_format(&rec->source_ip, ip);
+	char reasons[AGG_MAX_REASONS * 300];
+	join_reasons(rec, reasons, sizeof reasons);
+	int64_t count = clamp_u64(rec->count);
+
+	int rc;
+	sqlite3_stmt *st = stmt(s, Q_RECORD_INSERT, &rc);
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, report_id);
+	bind_text(st, 2, ip);
+	sqlite3_bind_int64(st, 3, count);
+	bind_text(st, 4, rec->disposition);
+	bind_text(st, 5, rec->dkim_eval);
+	bind_text(st, 6, rec->spf_eval);
+	bind_text(st, 7, rec->header_from);
+	bind_text(st, 8, rec->envelope_from);
+	bind_text(st, 9, rec->envelope_to);
+	bind_text(st, 10, reasons);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		return rc;
+	int64_t rec_id = sqlite3_last_insert_rowid(s->db);
+	for (unsigned i = 0; i < rec->ndkim; i++)
+		if ((rc = insert_auth(s, rec_id, "dkim", agg_dkim(r, rec, i))) != SQLITE_OK)
+			return rc;
+	for (unsigned i = 0; i < rec->nspf; i++)
+		if ((rc = insert_auth(s, rec_id, "spf", agg_spf(r, rec, i))) != SQLITE_OK)
+			return rc;
+
+	bool dkim_ok = strcmp(rec->dkim_eval, "pass") == 0;
+	bool spf_ok = strcmp(rec->spf_eval, "pass") == 0;
+	if ((st = stmt(s, Q_ROLLUP_UPSERT, &rc)) == NULL)
+		return rc;
+	bind_text(st, 1, r->domain);
+	sqlite3_bind_int64(st, 2, day);
+	bind_text(st, 3, ip);
+	/* the reporter as summaries show it: org_name, else its address */
+	bind_text(st, 4, r->org_name[0] != '\0' ? r->org_name : r->email[0] != '\0' ? r->email : "(unnamed)");
+	sqlite3_bind_int64(st, 5, count);
+	sqlite3_bind_int64(st, 6, dkim_ok || spf_ok ? count : 0);
+	sqlite3_bind_int64(st, 7, spf_ok ? count : 0);
+	sqlite3_bind_int64(st, 8, dkim_ok ? count : 0);
+	sqlite3_bind_int64(st, 9, !dkim_ok && !spf_ok ? count : 0);
+	sqlite3_bind_int64(st, 10, strcmp(rec->disposition, "none") == 0 ? count : 0);
+	sqlite3_bind_int64(st, 11, strcmp(rec->disposition, "quarantine") == 0 ? count : 0);
+	sqlite3_bind_int64(st, 12, strcmp(rec->disposition, "reject") == 0 ? count : 0);
+	sqlite3_bind_int64(st, 13, r->date_begin);
+	sqlite3_bind_int64(st, 14, r->date_end > r->date_begin ? r->date_end : r->date_begin);
+	rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static enum store_status sq_agg_insert(struct store *base, const struct agg_report *r, const void *raw,
+				       size_t rawlen, const char *source, int64_t *id_r, char *err, size_t errlen)
+{
+	struct sqlite_store *s = sq(base);
+	const char *what = "begin";
+	int rc = exec_stmt(s, Q_BEGIN);
+	if (rc != SQLITE_OK)
+		goto fail;
+
+	what = "agg_report";
+	sqlite3_stmt *st = stmt(s, Q_REPORT_EXISTS, &rc);
+	if (st == NULL)
+		goto fail;
+	bind_text(st, 1, r->org_name);
+	bind_text(st, 2, r->report_id);
+	bind_text(st, 3, r->domain);
+	rc = sqlite3_step(st);
+	int64_t existing = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	done(st);
+	if (rc == SQLITE_ROW) {
+		rollback(s);
+		if (id_r != NULL)
+			*id_r = existing;
+		snprintf(err, errlen, "report %s from %s for %s already imported", r->report_id, r->org_name,
+			 r->domain);
+		return STORE_DUPLICATE;
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+
+	int64_t raw_id;
+	if ((rc = raw_put(s, raw, rawlen, &raw_id, err, errlen)) != SQLITE_OK) {
+		rollback(s);
+		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	}
+
+	if ((st = stmt(s, Q_REPORT_INSERT, &rc)) == NULL)
+		goto fail;
+	bind_text(st, 1, r->org_name);
+	bind_text(st, 2, r->email);
+	bind_text(st, 3, r->extra_contact);
+	bind_text(st, 4, r->report_id);
+	bind_text(st, 5, r->domain);
+	sqlite3_bind_int64(st, 6, r->date_begin);
+	sqlite3_bind_int64(st, 7, r->date_end);
+	sqlite3_bind_int(st, 8, (int)r->format);
+	bind_text(st, 9, r->generator);
+	bind_char(st, 10, r->adkim);
+	bind_char(st, 11, r->aspf);
+	bind_text(st, 12, r->p);
+	bind_text(st, 13, r->sp);
+	bind_text(st, 14, r->np);
+	if (r->pct >= 0)
+		sqlite3_bind_int(st, 15, r->pct);
+	else
+		sqlite3_bind_null(st, 15);
+	bind_text(st, 16, r->fo);
+	bind_char(st, 17, r->testing);
+	bind_text(st, 18, r->discovery_method);
+	bind_text(st, 19, r->errors);
+	sqlite3_bind_int64(st, 20, (int64_t)r->nrec);
+	sqlite3_bind_int64(st, 21, clamp_u64(r->total_count));
+	bind_text(st, 22, source);
+	sqlite3_bind_int64(st, 23, (int64_t)time(NULL));
+	bind_raw_id(st, 24, raw_id);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	int64_t report_id = sqlite3_last_insert_rowid(s->db);
+
+	what = "agg_record";
+	int64_t day = store_day_of(r->date_begin);
+	for (size_t i = 0; i < r->nrec; i++)
+		if ((rc = insert_record(s, r, report_id, day, &r->rec[i])) != SQLITE_OK)
+			goto fail;
+
+	what = "commit";
+	if ((rc = exec_stmt(s, Q_COMMIT)) != SQLITE_OK)
+		goto fail;
+	if (id_r != NULL)
+		*id_r = report_id;
+	return STORE_OK;
+fail:
+	db_err(s, rc, what, err, errlen);
+	rollback(s);
+	return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+}
+
+/* ---- import errors ---- */
+
+static enum store_status sq_import_error(struct store *base, const char *source, const char *reason,
+					 const void *raw, size_t rawlen, char *err, size_t errlen)
+{
+	struct sqlite_store *s = sq(base);
+	const char *what = "begin";
+	int rc = exec_stmt(s, Q_BEGIN);
+	if (rc != SQLITE_OK)
+		goto fail;
+	int64_t raw_id;
+	if ((rc = raw_put(s, raw, rawlen, &raw_id, err, errlen)) != SQLITE_OK) {
+		rollback(s);
+		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	}
+	what = "import_error";
+	/* the same bytes with the same reason are kept once; without bytes,
+	   the same source and reason */
+	sqlite3_stmt *st;
+	if (raw_id > 0) {
+		if ((st = stmt(s, Q_ERR_FIND_RAW, &rc)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(st, 1, raw_id);
+		bind_text(st, 2, reason);
+	} else {
+		if ((st = stmt(s, Q_ERR_FIND_SRC, &rc)) == NULL)
+			goto fail;
+		bind_text(st, 1, source);
+		bind_text(st, 2, reason);
+	}
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc == SQLITE_ROW) {
+		rollback(s);
+		return STORE_DUPLICATE;
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	if ((st = stmt(s, Q_ERR_INSERT, &rc)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, (int64_t)time(NULL));
+	bind_text(st, 2, source);
+	bind_text(st, 3, reason);
+	bind_raw_id(st, 4, raw_id);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	what = "commit";
+	if ((rc = exec_stmt(s, Q_COMMIT)) != SQLITE_OK)
+		goto fail;
+	return STORE_OK;
+fail:
+	db_err(s, rc, what, err, errlen);
+	rollback(s);
+	return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+}
+
+static enum store_status sq_import_errors(struct store *base, int (*cb)(void *, const struct store_import_error *),
+					  void *ctx)
+{
+	struct sqlite_store *s = sq(base);
+	int rc;
+	sqlite3_stmt *st = stmt(s, Q_ERR_LIST, &rc);
+	if (st == NULL)
+		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	struct store_import_error *e = xmalloc(sizeof *e);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(e, 0, sizeof *e);
+		e->id = sqlite3_column_int64(st, 0);
+		e->when = sqlite3_column_int64(st, 1);
+		col_text(st, 2, e->source, sizeof e->source);
+		col_text(st, 3, e->reason, sizeof e->reason);
+		e->rawlen = (size_t)col_u64(st, 4);
+		if (cb(ctx, e) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	done(st);
+	xfree(e);
+	return rc == SQLITE_DONE ? STORE_OK : status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+}
+
+static enum store_status sq_raw_get(struct store *base, bool error_table, int64_t id, void **raw_r, size_t *len_r)
+{
+	struct sqlite_store *s = sq(base);
+	int rc;
+	sqlite3_stmt *st = stmt(s, error_table ? Q_RAW_OF_ERR : Q_RAW_OF_REPORT, &rc);
+	if (st == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	bool have = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+	int64_t raw_id = have ? sqlite3_column_int64(st, 0) : 0;
+	done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	if (!have)
+		return STORE_NOTFOUND;
+	if ((st = stmt(s, Q_RAW_GET, &rc)) == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_int64(st, 1, raw_id);
+	rc = sqlite3_step(st);
+	enum store_status ret = STORE_NOTFOUND;
+	if (rc == SQLITE_ROW) {
+		int64_t rawlen = sqlite3_column_int64(st, 0);
+		const void *z = sqlite3_column_blob(st, 1);
+		int zlen = sqlite3_column_bytes(st, 1);
+		ret = STORE_ERROR;
+		if (rawlen > 0 && (uint64_t)rawlen <= RAW_MAX_LEN && z != NULL) {
+			uLongf outlen = (uLongf)rawlen;
+			unsigned char *out = xmalloc((size_t)rawlen + 1);
+			if (uncompress(out, &outlen, z, (uLong)zlen) == Z_OK && outlen == (uLongf)rawlen) {
+				out[rawlen] = '\0';
+				*raw_r = out;
+				*len_r = (size_t)rawlen;
+				ret = STORE_OK;
+			} else {
+				xfree(out);
+			}
+		}
+	} else if (rc != SQLITE_DONE) {
+		ret = status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	}
+	done(st);
+	return ret;
+}
+
+/* ---- failure reports ---- */
+
+static enum store_status sq_failure_insert(struct store *base, const struct failure_report *f, const void *raw,
+					   size_t rawlen, const char *source, char *err, size_t errlen)
+{
+	struct sqlite_store *s = sq(base);
+	char ip[IP_STRLEN] = "";
+	if (f->have_source_ip)
+		ip_format(&f->source_ip, ip);
+
+	/* one row per (raw bytes, report identity): an mbox holding several
+	   failure reports keeps each, the same one twice is a duplicate */
+	char rawsha[65] = "";
+	if (raw != NULL && rawlen > 0)
+		sha256_hex(raw, rawlen, rawsha);
+	struct buf key = BUF_INIT(0);
+	buf_printf(&key, "%s\n%s\n%s\n%s\n%lld\n%s\n%s\n%s\n%s\n%lld", rawsha, f->reporter, f->message_id,
+		   f->reported_domain, (long long)f->arrival_date, ip, f->original_rcpt_to, f->auth_failure,
+		   f->header_from, (long long)f->report_date);
+	char dedup[65];
+	sha256_hex(key.data, key.len, dedup);
+	buf_free(&key);
+
+	const char *what = "begin";
+	int rc = exec_stmt(s, Q_BEGIN);
+	if (rc != SQLITE_OK)
+		goto fail;
+	int64_t raw_id;
+	if ((rc = raw_put(s, raw, rawlen, &raw_id, err, errlen)) != SQLITE_OK) {
+		rollback(s);
+		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	}
+	what = "failure_report";
+	sqlite3_stmt *st = stmt(s, Q_FAIL_INSERT, &rc);
+	if (st == NULL)
+		goto fail;
+	int i = 1;
+	bind_text(st, i++, dedup);
+	bind_text(st, i++, f->feedback_type);
+	bind_text(st, i++, f->user_agent);
+	bind_text(st, i++, f->version);
+	bind_text(st, i++, f->reported_domain);
+	bind_text(st, i++, f->auth_failure);
+	if (f->have_source_ip)
+		bind_text(st, i++, ip);
+	else
+		sqlite3_bind_null(st, i++);
+	sqlite3_bind_int64(st, i++, f->arrival_date);
+	bind_text(st, i++, f->original_mail_from);
+	bind_text(st, i++, f->original_rcpt_to);
+	bind_text(st, i++, f->reported_uri);
+	bind_text(st, i++, f->authentication_results);
+	bind_text(st, i++, f->dkim_domain);
+	bind_text(st, i++, f->dkim_selector);
+	bind_text(st, i++, f->dkim_identity);
+	bind_text(st, i++, f->spf_dns);
+	bind_text(st, i++, f->delivery_result);
+	bind_text(st, i++, f->identity_alignment);
+	bind_text(st, i++, f->header_from);
+	bind_text(st, i++, f->subject);
+	bind_text(st, i++, f->message_id);
+	bind_text(st, i++, f->reporter);
+	sqlite3_bind_int64(st, i++, f->report_date);
+	bind_text(st, i++, source);
+	sqlite3_bind_int64(st, i++, (int64_t)time(NULL));
+	bind_raw_id(st, i++, raw_id);
+	rc = sqlite3_step(st);
+	done(st);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		rollback(s);
+		snprintf(err, errlen, "failure report already imported");
+		return STORE_DUPLICATE;
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	what = "commit";
+	if ((rc = exec_stmt(s, Q_COMMIT)) != SQLITE_OK)
+		goto fail;
+	return STORE_OK;
+fail:
+	db_err(s, rc, what, err, errlen);
+	rollback(s);
+	return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+}
+
+/* ---- summaries ---- */
+
+static void bind_filter(sqlite3_stmt *st, const char *domain, int64_t since)
+{
+	if (domain != NULL)
+		bind_text(st, 1, domain);
+	sqlite3_bind_int64(st, 2, store_day_of(since));
+}
+
+static void read_counts(sqlite3_stmt *st, int col, struct store_counts *c)
+{
+	c->total = col_u64(st, col);
+	c->dmarc_pass = col_u64(st, col + 1);
+	c->spf_aligned_pass = col_u64(st, col + 2);
+	c->dkim_aligned_pass = col_u64(st, col + 3);
+	c->disp_none = col_u64(st, col + 4);
+	c->disp_quarantine = col_u64(st, col + 5);
+	c->disp_reject = col_u64(st, col + 6);
+}
+
+static int read_top(struct sqlite_store *s, enum stmt_id id, const char *domain, int64_t since,
+		    struct store_top *top, size_t *n_r)
+{
+	int rc;
+	sqlite3_stmt *st = stmt(s, id, &rc);
+	if (st == NULL)
+		return rc;
+	bind_filter(st, domain, since);
+	sqlite3_bind_int(st, 3, STORE_TOP_N);
+	*n_r = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n_r < STORE_TOP_N) {
+		struct store_top *t = &top[(*n_r)++];
+		col_text(st, 0, t->name, sizeof t->name);
+		t->total = col_u64(st, 1);
+		t->dmarc_pass = col_u64(st, 2);
+	}
+	done(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static enum store_status sq_agg_summary(struct store *base, const char *domain, int64_t since,
+					struct store_summary *out)
+{
+	struct sqlite_store *s = sq(base);
+	bool d = domain != NULL;
+	int rc;
+	/* one read transaction: every part sees the same snapshot */
+	if ((rc = exec_stmt(s, Q_BEGIN_READ)) != SQLITE_OK)
+		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	sqlite3_stmt *st = stmt(s, d ? Q_SUM_REPORTS_D : Q_SUM_REPORTS_A, &rc);
+	if (st == NULL)
+		goto fail;
+	if (d)
+		bind_text(st, 1, domain);
+	sqlite3_bind_int64(st, 2, store_day_of(since));
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		out->reports = col_u64(st, 0);
+	done(st);
+	if (rc != SQLITE_ROW)
+		goto fail;
+
+	if ((st = stmt(s, d ? Q_SUM_TOTALS_D : Q_SUM_TOTALS_A, &rc)) == NULL)
+		goto fail;
+	bind_filter(st, domain, since);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		read_counts(st, 0, &out->c);
+	done(st);
+	if (rc != SQLITE_ROW)
+		goto fail;
+
+	if ((rc = read_top(s, d ? Q_SUM_REPORTERS_D : Q_SUM_REPORTERS_A, domain, since, out->reporters,
+			   &out->nreporters)) != SQLITE_OK)
+		goto fail;
+	if ((rc = read_top(s, d ? Q_SUM_SOURCES_D : Q_SUM_SOURCES_A, domain, since, out->sources,
+			   &out->nsources)) != SQLITE_OK)
+		goto fail;
+
+	if ((st = stmt(s, d ? Q_SUM_DAYS_D : Q_SUM_DAYS_A, &rc)) == NULL)
+		goto fail;
+	bind_filter(st, domain, since);
+	size_t cap = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->ndays == cap) {
+			cap = cap ? cap * 2 : 64;
+			out->days = xreallocarray(out->days, cap, sizeof *out->days);
+		}
+		struct store_day *day = &out->days[out->ndays++];
+		day->day = sqlite3_column_int64(st, 0);
+		read_counts(st, 1, &day->c);
+	}
+	done(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	exec_stmt(s, Q_COMMIT);
+	return STORE_OK;
+fail:
+	rollback(s);
+	store_summary_free(out);
+	return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+}
+
+static enum store_status sq_agg_sources(struct store *base, const char *domain, int64_t since, bool failing_only,
+					int (*cb)(void *, const struct store_source *), void *ctx)
+{
+	struct sqlite_store *s = sq(base);
+	int rc;
+	sqlite3_stmt *st = stmt(s, domain != NULL ? Q_SOURCES_D : Q_SOURCES_A, &rc);
+	if (st == NULL)
+		return STORE_ERROR;
+	bind_filter(st, domain, since);
+	sqlite3_bind_int(st, 3, failing_only ? 1 : 0);
+	struct store_source src;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&src, 0, sizeof src);
+		const unsigned char *ip = sqlite3_column_text(st, 0);
+		if (ip == NULL || ip_parse((const char *)ip, &src.ip) < 0)
+			continue; /* cannot happen: we wrote it with ip_format */
+		col_text(st, 1, src.domain, sizeof src.domain);
+		src.total = col_u64(st, 2);
+		src.dmarc_pass = col_u64(st, 3);
+		src.spf_aligned_pass = col_u64(st, 4);
+		src.dkim_aligned_pass = col_u64(st, 5);
+		src.fail_both = col_u64(st, 6);
+		src.first_seen = sqlite3_column_int64(st, 7);
+		src.last_seen = sqlite3_column_int64(st, 8);
+		src.reporters = (unsigned)sqlite3_column_int64(st, 9);
+		if (cb(ctx, &src) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	done(st);
+	return rc == SQLITE_DONE ? STORE_OK : status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+}
+
+static enum store_status sq_agg_source_reporters(struct store *base, const struct ipaddr *ip, const char *domain,
+						 int64_t since, char *out, size_t outlen)
+{
+	struct sqlite_store *s = sq(base);
+	char ipt[IP_STRLEN];
+	ip_format(ip, ipt);
+	int rc;
+	sqlite3_stmt *st = stmt(s, domain != NULL ? Q_SRC_REPORTERS_D : Q_SRC_REPORTERS_A, &rc);
+	if (st == NULL)
+		return STORE_ERROR;
+	bind_text(st, 1, ipt);
+	if (domain != NULL)
+		bind_text(st, 2, domain);
+	sqlite3_bind_int64(st, 3, store_day_of(since));
+	size_t off = 0;
+	unsigned n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+		const char *name = t != NULL ? (const char *)t : "";
+		size_t len = strlen(name);
+		/* whole names only: stop when the next one does not fit */
+		if (outlen == 0 || off + (n > 0 ? 2 : 0) + len + 1 > outlen)
+			continue;
+		if (n > 0) {
+			memcpy(out + off, ", ", 2);
+			off += 2;
+		}
+		memcpy(out + off, name, len);
+		off += len;
+		out[off] = '\0';
+		n++;
+	}
+	done(st);
+	if (rc != SQLITE_DONE)
+		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	return n > 0 ? STORE_OK : STORE_NOTFOUND;
+}
+
+/* ---- abuse log and cache ---- */
+
+static enum store_status sq_abuse_last(struct store *base, const char *contact, const struct ipaddr *ip,
+				       int64_t *when_r)
+{
+	struct sqlite_store *s = sq(base);
+	char ipt[IP_STRLEN];
+	ip_format(ip, ipt);
+	int rc;
+	sqlite3_stmt *st = stmt(s, Q_ABUSE_LAST, &rc);
+	if (st == NULL)
+		return STORE_ERROR;
+	bind_text(st, 1, contact);
+	bind_text(st, 2, ipt);
+	rc = sqlite3_step(st);
+	enum store_status ret = STORE_NOTFOUND;
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*when_r = sqlite3_column_int64(st, 0);
+		ret = STORE_OK;
+	} else if (rc != SQLITE_ROW) {
+		ret = status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	}
+	done(st);
+	return ret;
+}
+
+static enum store_status sq_abuse_log(struct store *base, const char *contact, const struct ipaddr *ip,
+				      const char *domain, int64_t when, const char *status, const char *message_id)
+{
+	struct sqlite_store *s = sq(base);
+	char ipt[IP_STRLEN];
+	ip_format(ip, ipt);
+	int rc;
+	sqlite3_stmt *st = stmt(s, Q_ABUSE_LOG, &rc);
+	if (st == NULL)
+		return STORE_ERROR;
+	bind_text(st, 1, contact);
+	bind_text(st, 2, ipt);
+	bind_text(st, 3, domain);
+	sqlite3_bind_int64(st, 4, when);
+	bind_text(st, 5, status);
+	bind_text(st, 6, message_id);
+	rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE ? STORE_OK : status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+}
+
+static enum store_status sq_cache_get(struct store *base, const char *key, int64_t now, char **value_r)
+{
+	struct sqlite_store *s = sq(base);
+	int rc;
+	sqlite3_stmt *st = stmt(s, Q_CACHE_GET, &rc);
+	if (st == NULL)
+		return STORE_ERROR;
+	bind_text(st, 1, key);
+	sqlite3_bind_int64(st, 2, now);
+	rc = sqlite3_step(st);
+	enum store_status ret = STORE_NOTFOUND;
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+		*value_r = xstrdup(t != NULL ? (const char *)t : "");
+		ret = STORE_OK;
+	} else if (rc != SQLITE_DONE) {
+		ret = status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	}
+	done(st);
+	return ret;
+}
+
+static enum store_status sq_cache_put(struct store *base, const char *key, const char *value, int64_t expires)
+{
+	struct sqlite_store *s = sq(base);
+	int rc;
+	sqlite3_stmt *st = stmt(s, Q_CACHE_PUT, &rc);
+	if (st == NULL)
+		return STORE_ERROR;
+	bind_text(st, 1, key);
+	bind_text(st, 2, value);
+	sqlite3_bind_int64(st, 3, expires);
+	rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE ? STORE_OK : status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+}
+
+static const struct store_ops sqlite_ops = {
+	.name = "sqlite",
+	.close = sq_close,
+	.agg_insert = sq_agg_insert,
+	.import_error = sq_import_error,
+	.import_errors = sq_import_errors,
+	.raw_get = sq_raw_get,
+	.failure_insert = sq_failure_insert,
+	.agg_summary = sq_agg_summary,
+	.agg_sources = sq_agg_sources,
+	.agg_source_reporters = sq_agg_source_reporters,
+	.abuse_last = sq_abuse_last,
+	.abuse_log = sq_abuse_log,
+	.cache_get = sq_cache_get,
+	.cache_put = sq_cache_put,
+};

@@ -1,0 +1,626 @@
+/* test_store: the SQLite store (insert, dedup, errors, rollups, summaries,
+   sources, raw round trip, tempfail, abuse log, cache, query plans) */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/mem.h"
+#include "store/store.h"
+#include "store/store_backend.h"
+
+#define DAY0 1767225600LL /* 2026-01-01T00:00:00Z */
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct mamori_config cfg;
+	struct store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/test_store.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/m.db", f->dir);
+	config_defaults(&f->cfg);
+	xfree(f->cfg.store_path);
+	f->cfg.store_path = xstrdup(f->path);
+	char err[256] = "";
+	f->s = store_open(&f->cfg, err, sizeof err);
+	if (f->s == NULL)
+		fail_msg("store_open: %s", err);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_close(&f->s);
+	config_free(&f->cfg);
+	char p[192];
+	const char *suffix[] = { "", "-wal", "-shm" };
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
+		unlink(p);
+	}
+	rmdir(f->dir);
+	xfree(f);
+	return 0;
+}
+
+/* a second, plain connection to look at the tables */
+static int64_t count_rows(struct fixture *f, const char *sql)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+struct rec_spec {
+	const char *ip;
+	uint64_t count;
+	const char *disp, *dkim, *spf;
+};
+
+static struct agg_report *make_report(const char *org, const char *id, const char *domain, int64_t begin,
+				      const struct rec_spec *recs, size_t n)
+{
+	struct agg_report *r = agg_report_new();
+	r->format = AGG_RFC7489;
+	snprintf(r->org_name, sizeof r->org_name, "%s", org);
+	snprintf(r->email, sizeof r->email, "dmarc@%s", org);
+	snprintf(r->report_id, sizeof r->report_id, "%s", id);
+	snprintf(r->domain, sizeof r->domain, "%s", domain);
+	r->date_begin = begin;
+	r->date_end = begin + 86399;
+	r->adkim = 'r';
+	r->aspf = 'r';
+	snprintf(r->p, sizeof r->p, "reject");
+	r->pct = 100;
+	for (size_t i = 0; i < n; i++) {
+		struct agg_record *rec = agg_report_add_record(r);
+		assert_int_equal(ip_parse(recs[i].ip, &rec->source_ip), 0);
+		rec->count = recs[i].count;
+		snprintf(rec->disposition, sizeof rec->disposition, "%s", recs[i].disp);
+		snprintf(rec->dkim_eval, sizeof rec->dkim_eval, "%s", recs[i].dkim);
+		snprintf(rec->spf_eval, sizeof rec->spf_eval, "%s", recs[i].spf);
+		snprintf(rec->header_from, sizeof rec->header_from, "%s", domain);
+		struct agg_auth *dk = agg_report_add_dkim(r);
+		snprintf(dk->domain, sizeof dk->domain, "%s", domain);
+		snprintf(dk->selector, sizeof dk->selector, "s1");
+		snprintf(dk->result, sizeof dk->result, "%s", recs[i].dkim);
+		struct agg_auth *sp = agg_report_add_spf(r);
+		snprintf(sp->domain, sizeof sp->domain, "%s", domain);
+		snprintf(sp->scope, sizeof sp->scope, "mfrom");
+		snprintf(sp->result, sizeof sp->result, "%s", recs[i].spf);
+		rec->nreason = 1;
+		snprintf(rec->reason[0].type, sizeof rec->reason[0].type, "forwarded");
+		rec->reason[0].comment[0] = '\0'; /* add_record leaves reason[] to the caller */
+		r->total_count += recs[i].count;
+	}
+	return r;
+}
+
+static void free_report(struct agg_report *r)
+{
+	agg_report_free(&r);
+}
+
+/* report A (org-a, day 0): known numbers for the rollup checks */
+static const struct rec_spec recs_a[] = {
+	{ "192.0.2.4", 10, "none", "pass", "fail" },
+	{ "192.0.2.4", 5, "reject", "fail", "fail" },
+	{ "198.51.100.8", 3, "quarantine", "fail", "pass" },
+	{ "2001:db8::1", 7, "none", "fail", "fail" },
+};
+/* report B (org-b, day 1) */
+static const struct rec_spec recs_b[] = {
+	{ "203.0.113.9", 2, "none", "pass", "pass" },
+	{ "192.0.2.4", 1, "reject", "fail", "fail" },
+};
+
+static const char raw_a[] = "<feedback>report A raw bytes, repeated repeated repeated</feedback>";
+static const char raw_b[] = "<feedback>report B</feedback>";
+
+static void insert_ab(struct fixture *f, int64_t *ida, int64_t *idb)
+{
+	char err[256] = "";
+	struct agg_report *a = make_report("org-a", "A-1", "example.com", DAY0 + 3600, recs_a, 4);
+	struct agg_report *b = make_report("org-b", "B-1", "example.com", DAY0 + 86400, recs_b, 2);
+	assert_int_equal(store_agg_insert(f->s, a, raw_a, sizeof raw_a - 1, "a.xml", ida, err, sizeof err), STORE_OK);
+	assert_int_equal(store_agg_insert(f->s, b, raw_b, sizeof raw_b - 1, "b.xml", idb, err, sizeof err), STORE_OK);
+	free_report(a);
+	free_report(b);
+}
+
+static void test_day_of(void **state)
+{
+	(void)state;
+	static const struct {
+		int64_t t, day;
+	} cases[] = {
+		{ 0, 0 }, { 86399, 0 }, { 86400, 86400 }, { DAY0 + 3600, DAY0 }, { -1, -86400 }, { -86400, -86400 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		assert_int_equal(store_day_of(cases[i].t), cases[i].day);
+}
+
+static void test_insert_and_duplicate(void **state)
+{
+	struct fixture *f = *state;
+	int64_t ida = 0, idb = 0;
+	insert_ab(f, &ida, &idb);
+	assert_true(ida > 0 && idb > ida);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_report"), 2);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record"), 6);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_auth"), 12);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM raw_blob"), 2);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record WHERE source_ip = '2001:db8::1'"), 1);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record WHERE reasons = 'forwarded'"), 6);
+
+	/* same (org, id, domain): duplicate, nothing changes */
+	char err[256] = "";
+	int64_t id = 0;
+	struct agg_report *a = make_report("org-a", "A-1", "example.com", DAY0 + 3600, recs_a, 4);
+	assert_int_equal(store_agg_insert(f->s, a, "other bytes", 11, "again.xml", &id, err, sizeof err),
+			 STORE_DUPLICATE);
+	assert_int_equal(id, ida);
+	assert_non_null(strstr(err, "already imported"));
+	/* same id for another domain is a different report */
+	snprintf(a->domain, sizeof a->domain, "example.net");
+	assert_int_equal(store_agg_insert(f->s, a, raw_a, sizeof raw_a - 1, "c.xml", NULL, err, sizeof err),
+			 STORE_OK);
+	free_report(a);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_report"), 3);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record"), 10);
+	/* identical raw bytes are kept once */
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM raw_blob"), 2);
+	assert_int_equal(count_rows(f, "SELECT SUM(total) FROM rollup_day WHERE domain = 'example.com'"), 28);
+
+	/* a report without report id or domain is refused; an empty org_name
+	   (seen in the wild) is kept, its rollups under the reporter's address */
+	struct agg_report *bad = make_report("org-a", "", "example.com", DAY0, recs_a, 1);
+	assert_int_equal(store_agg_insert(f->s, bad, NULL, 0, "x", NULL, err, sizeof err), STORE_ERROR);
+	assert_non_null(strstr(err, "report_id"));
+	snprintf(bad->report_id, sizeof bad->report_id, "X");
+	bad->domain[0] = '\0';
+	assert_int_equal(store_agg_insert(f->s, bad, NULL, 0, "x", NULL, err, sizeof err), STORE_ERROR);
+	free_report(bad);
+	struct agg_report *anon = make_report("", "X", "example.com", DAY0, recs_a, 1);
+	anon->email[0] = '\0';
+	assert_int_equal(store_agg_insert(f->s, anon, NULL, 0, "x", NULL, err, sizeof err), STORE_OK);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM rollup_day WHERE reporter = '(unnamed)'"), 1);
+	free_report(anon);
+}
+
+static void test_raw_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	int64_t ida, idb;
+	insert_ab(f, &ida, &idb);
+	void *raw;
+	size_t len;
+	assert_int_equal(store_raw_get(f->s, false, ida, &raw, &len), STORE_OK);
+	assert_int_equal(len, sizeof raw_a - 1);
+	assert_memory_equal(raw, raw_a, len);
+	xfree(raw);
+	assert_int_equal(store_raw_get(f->s, false, idb, &raw, &len), STORE_OK);
+	assert_memory_equal(raw, raw_b, len);
+	xfree(raw);
+	assert_int_equal(store_raw_get(f->s, false, 9999, &raw, &len), STORE_NOTFOUND);
+	assert_null(raw);
+	/* binary data, larger than a page, compressible */
+	size_t big = 300000;
+	unsigned char *data = xmalloc(big);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (unsigned char)(i * 7 % 251);
+	char err[256];
+	assert_int_equal(store_import_error(f->s, "big.bin", "not a report", data, big, err, sizeof err), STORE_OK);
+	assert_true(count_rows(f, "SELECT length(data) FROM raw_blob WHERE rawlen = 300000") < 300000);
+	int64_t eid = count_rows(f, "SELECT MAX(id) FROM import_error");
+	assert_int_equal(store_raw_get(f->s, true, eid, &raw, &len), STORE_OK);
+	assert_int_equal(len, big);
+	assert_memory_equal(raw, data, big);
+	xfree(raw);
+	xfree(data);
+}
+
+struct err_list {
+	int n;
+	struct store_import_error e[8];
+};
+
+static int collect_err(void *ctx, const struct store_import_error *e)
+{
+	struct err_list *l = ctx;
+	if (l->n < 8)
+		l->e[l->n++] = *e;
+	return 0;
+}
+
+static void test_import_errors(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	assert_int_equal(store_import_error(f->s, "dir/broken.xml", "line 3: XML: mismatched tag", "<a><b></a>", 10,
+					    err, sizeof err),
+			 STORE_OK);
+	/* same bytes, same reason, other path: kept once */
+	assert_int_equal(store_import_error(f->s, "copy/broken.xml", "line 3: XML: mismatched tag", "<a><b></a>",
+					    10, err, sizeof err),
+			 STORE_DUPLICATE);
+	/* same bytes, another reason (e.g. a second report in one zip) */
+	assert_int_equal(store_import_error(f->s, "dir/broken.xml", "other reason", "<a><b></a>", 10, err,
+					    sizeof err),
+			 STORE_OK);
+	/* nothing read: kept by source and reason */
+	assert_int_equal(store_import_error(f->s, "dir/unreadable", "Permission denied", NULL, 0, err, sizeof err),
+			 STORE_OK);
+	assert_int_equal(store_import_error(f->s, "dir/unreadable", "Permission denied", NULL, 0, err, sizeof err),
+			 STORE_DUPLICATE);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM import_error"), 3);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM raw_blob"), 1);
+
+	struct err_list l = { 0 };
+	assert_int_equal(store_import_errors(f->s, collect_err, &l), STORE_OK);
+	assert_int_equal(l.n, 3);
+	/* newest first */
+	assert_string_equal(l.e[0].source, "dir/unreadable");
+	assert_int_equal(l.e[0].rawlen, 0);
+	assert_string_equal(l.e[1].reason, "other reason");
+	assert_string_equal(l.e[2].reason, "line 3: XML: mismatched tag");
+	assert_int_equal(l.e[2].rawlen, 10);
+	assert_true(l.e[2].when > 0 && l.e[2].when <= (int64_t)time(NULL));
+	void *raw;
+	size_t len;
+	assert_int_equal(store_raw_get(f->s, true, l.e[0].id, &raw, &len), STORE_NOTFOUND);
+	assert_int_equal(store_raw_get(f->s, true, l.e[2].id, &raw, &len), STORE_OK);
+	assert_memory_equal(raw, "<a><b></a>", 10);
+	xfree(raw);
+}
+
+static void test_summary(void **state)
+{
+	struct fixture *f = *state;
+	int64_t ida, idb;
+	insert_ab(f, &ida, &idb);
+	struct store_summary sum;
+	assert_int_equal(store_agg_summary(f->s, "example.com", 0, &sum), STORE_OK);
+	assert_int_equal(sum.reports, 2);
+	/* A: 25 messages; B: 3 */
+	assert_int_equal(sum.c.total, 28);
+	assert_int_equal(sum.c.dmarc_pass, 10 + 3 + 2);
+	assert_int_equal(sum.c.spf_aligned_pass, 3 + 2);
+	assert_int_equal(sum.c.dkim_aligned_pass, 10 + 2);
+	assert_int_equal(sum.c.disp_none, 10 + 7 + 2);
+	assert_int_equal(sum.c.disp_quarantine, 3);
+	assert_int_equal(sum.c.disp_reject, 5 + 1);
+	assert_int_equal(sum.nreporters, 2);
+	assert_string_equal(sum.reporters[0].name, "org-a");
+	assert_int_equal(sum.reporters[0].total, 25);
+	assert_int_equal(sum.reporters[0].dmarc_pass, 13);
+	assert_string_equal(sum.reporters[1].name, "org-b");
+	assert_int_equal(sum.nsources, 4);
+	assert_string_equal(sum.sources[0].name, "192.0.2.4");
+	assert_int_equal(sum.sources[0].total, 16);
+	assert_int_equal(sum.sources[0].dmarc_pass, 10);
+	assert_string_equal(sum.sources[1].name, "2001:db8::1");
+	assert_int_equal(sum.ndays, 2);
+	assert_int_equal(sum.days[0].day, DAY0);
+	assert_int_equal(sum.days[0].c.total, 25);
+	assert_int_equal(sum.days[0].c.disp_reject, 5);
+	assert_int_equal(sum.days[1].day, DAY0 + 86400);
+	assert_int_equal(sum.days[1].c.total, 3);
+	store_summary_free(&sum);
+	assert_null(sum.days);
+
+	/* since the second day (any time in it counts the whole day) */
+	assert_int_equal(store_agg_summary(f->s, "example.com", DAY0 + 86400 + 7200, &sum), STORE_OK);
+	assert_int_equal(sum.reports, 1);
+	assert_int_equal(sum.c.total, 3);
+	assert_int_equal(sum.ndays, 1);
+	store_summary_free(&sum);
+
+	/* all domains and an unknown one */
+	assert_int_equal(store_agg_summary(f->s, NULL, 0, &sum), STORE_OK);
+	assert_int_equal(sum.reports, 2);
+	assert_int_equal(sum.c.total, 28);
+	store_summary_free(&sum);
+	assert_int_equal(store_agg_summary(f->s, "nobody.example", 0, &sum), STORE_OK);
+	assert_int_equal(sum.reports, 0);
+	assert_int_equal(sum.c.total, 0);
+	assert_int_equal(sum.nreporters, 0);
+	assert_int_equal(sum.ndays, 0);
+	store_summary_free(&sum);
+}
+
+struct src_list {
+	int n;
+	struct store_source s[8];
+	int stop_after;
+};
+
+static int collect_src(void *ctx, const struct store_source *src)
+{
+	struct src_list *l = ctx;
+	if (l->n < 8)
+		l->s[l->n++] = *src;
+	return l->stop_after > 0 && l->n >= l->stop_after;
+}
+
+static void test_sources(void **state)
+{
+	struct fixture *f = *state;
+	int64_t ida, idb;
+	insert_ab(f, &ida, &idb);
+	struct src_list l = { 0 };
+	assert_int_equal(store_agg_sources(f->s, "example.com", 0, true, collect_src, &l), STORE_OK);
+	/* failing: 192.0.2.4 (5 + 1), 2001:db8::1 (7) -> ranked by fail_both */
+	assert_int_equal(l.n, 2);
+	char ip[IP_STRLEN];
+	assert_string_equal(ip_format(&l.s[0].ip, ip), "2001:db8::1");
+	assert_int_equal(l.s[0].fail_both, 7);
+	assert_int_equal(l.s[0].total, 7);
+	assert_string_equal(ip_format(&l.s[1].ip, ip), "192.0.2.4");
+	assert_int_equal(l.s[1].fail_both, 6);
+	assert_int_equal(l.s[1].total, 16);
+	assert_int_equal(l.s[1].dmarc_pass, 10);
+	assert_int_equal(l.s[1].dkim_aligned_pass, 10);
+	assert_int_equal(l.s[1].spf_aligned_pass, 0);
+	assert_int_equal(l.s[1].reporters, 2);
+	assert_int_equal(l.s[1].first_seen, DAY0 + 3600);
+	assert_int_equal(l.s[1].last_seen, DAY0 + 86400 + 86399);
+	assert_string_equal(l.s[1].domain, "example.com");
+
+	memset(&l, 0, sizeof l);
+	assert_int_equal(store_agg_sources(f->s, NULL, 0, false, collect_src, &l), STORE_OK);
+	assert_int_equal(l.n, 4);
+	assert_int_equal(l.s[2].fail_both, 0);
+	assert_int_equal(l.s[2].total, 3); /* 198.51.100.8 before 203.0.113.9 (2) */
+	assert_int_equal(l.s[3].total, 2);
+
+	memset(&l, 0, sizeof l);
+	l.stop_after = 1;
+	assert_int_equal(store_agg_sources(f->s, NULL, 0, false, collect_src, &l), STORE_OK);
+	assert_int_equal(l.n, 1);
+
+	char out[64];
+	struct ipaddr a;
+	ip_parse("192.0.2.4", &a);
+	assert_int_equal(store_agg_source_reporters(f->s, &a, "example.com", 0, out, sizeof out), STORE_OK);
+	assert_string_equal(out, "org-a, org-b");
+	assert_int_equal(store_agg_source_reporters(f->s, &a, "example.com", DAY0 + 86400, out, sizeof out),
+			 STORE_OK);
+	assert_string_equal(out, "org-b");
+	/* bounded: whole names only */
+	assert_int_equal(store_agg_source_reporters(f->s, &a, NULL, 0, out, 8), STORE_OK);
+	assert_string_equal(out, "org-a");
+	ip_parse("203.0.113.200", &a);
+	assert_int_equal(store_agg_source_reporters(f->s, &a, NULL, 0, out, sizeof out), STORE_NOTFOUND);
+}
+
+static void test_tempfail(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	store_sqlite_set_busy_timeout(f->s, 50);
+	char err[256] = "";
+	struct agg_report *a = make_report("org-a", "T-1", "example.com", DAY0, recs_a, 4);
+	assert_int_equal(store_agg_insert(f->s, a, raw_a, sizeof raw_a - 1, "t.xml", NULL, err, sizeof err),
+			 STORE_TEMPFAIL);
+	assert_non_null(strstr(err, "busy"));
+	assert_int_equal(store_import_error(f->s, "x", "y", "z", 1, err, sizeof err), STORE_TEMPFAIL);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	/* nothing was half-written; it goes in once the lock is gone */
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record"), 0);
+	assert_int_equal(store_agg_insert(f->s, a, raw_a, sizeof raw_a - 1, "t.xml", NULL, err, sizeof err),
+			 STORE_OK);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record"), 4);
+	free_report(a);
+}
+
+static void test_failure_reports(void **state)
+{
+	struct fixture *f = *state;
+	struct failure_report fr;
+	memset(&fr, 0, sizeof fr);
+	snprintf(fr.feedback_type, sizeof fr.feedback_type, "auth-failure");
+	snprintf(fr.reported_domain, sizeof fr.reported_domain, "example.com");
+	snprintf(fr.auth_failure, sizeof fr.auth_failure, "dmarc");
+	ip_parse("192.0.2.77", &fr.source_ip);
+	fr.have_source_ip = true;
+	fr.arrival_date = DAY0;
+	snprintf(fr.message_id, sizeof fr.message_id, "<m1@example.com>");
+	char err[256];
+	const char raw[] = "From: r@example.net\r\n\r\nARF";
+	assert_int_equal(store_failure_insert(f->s, &fr, raw, sizeof raw - 1, "arf.eml", err, sizeof err), STORE_OK);
+	assert_int_equal(store_failure_insert(f->s, &fr, raw, sizeof raw - 1, "arf2.eml", err, sizeof err),
+			 STORE_DUPLICATE);
+	/* a second report in the same mbox bytes is its own row */
+	snprintf(fr.message_id, sizeof fr.message_id, "<m2@example.com>");
+	assert_int_equal(store_failure_insert(f->s, &fr, raw, sizeof raw - 1, "arf.eml", err, sizeof err), STORE_OK);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM failure_report"), 2);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM failure_report WHERE source_ip = '192.0.2.77'"), 2);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM raw_blob"), 1);
+}
+
+static void test_abuse_and_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct ipaddr ip;
+	ip_parse("192.0.2.9", &ip);
+	int64_t when = 0;
+	assert_int_equal(store_abuse_last(f->s, "abuse@net.example", &ip, &when), STORE_NOTFOUND);
+	assert_int_equal(store_abuse_log(f->s, "abuse@net.example", &ip, "example.com", 1000, "sent", "<a@b>"),
+			 STORE_OK);
+	assert_int_equal(store_abuse_log(f->s, "abuse@net.example", &ip, "example.com", 2000, "sent", "<c@d>"),
+			 STORE_OK);
+	/* a dry run or a failure is not a sent report */
+	assert_int_equal(store_abuse_log(f->s, "abuse@net.example", &ip, "example.com", 3000, "dry-run", ""),
+			 STORE_OK);
+	assert_int_equal(store_abuse_log(f->s, "abuse@net.example", &ip, "example.com", 4000, "failed: 550", ""),
+			 STORE_OK);
+	assert_int_equal(store_abuse_last(f->s, "abuse@net.example", &ip, &when), STORE_OK);
+	assert_int_equal(when, 2000);
+	assert_int_equal(store_abuse_last(f->s, "other@net.example", &ip, &when), STORE_NOTFOUND);
+
+	char *v = NULL;
+	assert_int_equal(store_cache_get(f->s, "rdap:192.0.2.9", 100, &v), STORE_NOTFOUND);
+	assert_null(v);
+	assert_int_equal(store_cache_put(f->s, "rdap:192.0.2.9", "{\"a\":1}", 200), STORE_OK);
+	assert_int_equal(store_cache_get(f->s, "rdap:192.0.2.9", 100, &v), STORE_OK);
+	assert_string_equal(v, "{\"a\":1}");
+	v = xfree(v);
+	assert_int_equal(store_cache_get(f->s, "rdap:192.0.2.9", 200, &v), STORE_NOTFOUND); /* expired */
+	assert_int_equal(store_cache_put(f->s, "rdap:192.0.2.9", "new", 500), STORE_OK);
+	assert_int_equal(store_cache_get(f->s, "rdap:192.0.2.9", 300, &v), STORE_OK);
+	assert_string_equal(v, "new");
+	xfree(v);
+}
+
+static void test_reopen_and_schema(void **state)
+{
+	struct fixture *f = *state;
+	int64_t ida, idb;
+	insert_ab(f, &ida, &idb);
+	store_close(&f->s);
+	assert_null(f->s);
+	char err[256] = "";
+	f->s = store_open(&f->cfg, err, sizeof err);
+	assert_non_null(f->s);
+	assert_int_equal(count_rows(f, "SELECT version FROM schema_version"), store_sqlite_schema_version());
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM schema_version"), 1);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_report"), 2);
+
+	/* a newer schema is refused, not damaged */
+	store_close(&f->s);
+	sqlite3 *db;
+	sqlite3_open(f->path, &db);
+	sqlite3_exec(db, "UPDATE schema_version SET version = 999", NULL, NULL, NULL);
+	sqlite3_close(db);
+	f->s = store_open(&f->cfg, err, sizeof err);
+	assert_null(f->s);
+	assert_non_null(strstr(err, "newer"));
+	sqlite3_open(f->path, &db);
+	sqlite3_exec(db, "UPDATE schema_version SET version = 1", NULL, NULL, NULL);
+	sqlite3_close(db);
+	f->s = store_open(&f->cfg, err, sizeof err);
+	assert_non_null(f->s);
+
+	/* not a database */
+	struct mamori_config c2;
+	config_defaults(&c2);
+	xfree(c2.store_path);
+	char junk[160];
+	snprintf(junk, sizeof junk, "%s/junk.db", f->dir);
+	FILE *fp = fopen(junk, "w");
+	fputs("this is not an SQLite database, just text that is long enough to have a header....\n", fp);
+	fclose(fp);
+	c2.store_path = xstrdup(junk);
+	assert_null(store_open(&c2, err, sizeof err));
+	assert_non_null(strstr(err, "junk.db"));
+	config_free(&c2);
+	unlink(junk);
+}
+
+/* months of rollups: the summary statements use an index, never a full scan */
+static void test_query_plans(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	const char *gen =
+		"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 199999)"
+		" INSERT INTO rollup_day SELECT 'd' || (i % 20) || '.example', 1700006400 + (i % 181) * 86400,"
+		" '10.' || (i / 65536 % 256) || '.' || (i / 256 % 256) || '.' || (i % 256), 'org' || (i % 7),"
+		" 10, 7, 5, 6, 3, 8, 1, 1, 1700006400, 1700006400 FROM n";
+	char *msg = NULL;
+	if (sqlite3_exec(db, gen, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("generate: %s", msg);
+	sqlite3_exec(db, "ANALYZE", NULL, NULL, NULL);
+	for (size_t i = 0; store_sqlite_read_sql(i) != NULL; i++) {
+		char sql[2048];
+		snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", store_sqlite_read_sql(i));
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+			fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+		bool indexed = false, full_scan = false;
+		char plan[1024] = "";
+		size_t off = 0;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *d = (const char *)sqlite3_column_text(st, 3);
+			if (strstr(d, "USING INDEX") || strstr(d, "USING COVERING INDEX") || strstr(d, "PRIMARY KEY"))
+				indexed = true;
+			if (strncmp(d, "SCAN ", 5) == 0 && strstr(d, "INDEX") == NULL)
+				full_scan = true;
+			off += (size_t)snprintf(plan + off, sizeof plan - off, "%s | ", d);
+			if (off >= sizeof plan)
+				off = sizeof plan - 1;
+		}
+		sqlite3_finalize(st);
+		if (!indexed || full_scan)
+			fail_msg("no index for %s: %s", store_sqlite_read_sql(i), plan);
+	}
+	sqlite3_close(db);
+
+	/* and the calls answer (time printed, not asserted) */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct store_summary sum;
+	assert_int_equal(store_agg_summary(f->s, "d3.example", 0, &sum), STORE_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(sum.c.total, 10 * 10000);
+	assert_int_equal(sum.c.dmarc_pass, 7 * 10000);
+	assert_int_equal(sum.ndays, 181);
+	assert_int_equal(sum.nreporters, 7);
+	assert_int_equal(sum.nsources, STORE_TOP_N);
+	store_summary_free(&sum);
+	printf("# summary of one domain over 200000 rollup rows: %.1f ms\n",
+	       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(store_agg_summary(f->s, NULL, 1700006400 + 150 * 86400LL, &sum), STORE_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(sum.ndays, 31);
+	store_summary_free(&sum);
+	printf("# summary of all domains, last 31 of 181 days: %.1f ms\n",
+	       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_day_of),
+		cmocka_unit_test_setup_teardown(test_insert_and_duplicate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_raw_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sources, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tempfail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_reports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abuse_and_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_and_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
