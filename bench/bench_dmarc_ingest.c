@@ -9,21 +9,20 @@
  * temporary directory. Three phases run over it, each timed in CPU and wall
  * time: floor, parse-only (rin_walk + agg_parse), import (the same plus
  * store_agg_insert into a fresh SQLite store); a floor variant with
- * expat's namespace processing on is shown for information. Peak RSS is measured per
- * phase (the high-water mark is reset before each one), and the parse-only
- * phase runs again over 4N reports to show that memory stays flat.
+ * expat's namespace processing on is shown for information. Peak RSS is
+ * measured per phase (the high-water mark is reset before each one), and
+ * the parse-only phase runs again over 4N reports to show that memory stays
+ * flat.
  *
  * The results are checked against the generator's own sums: every report
  * parses with exactly M records and the expected message total, and after
  * import store_agg_summary() gives N reports and the same totals. Any
  * mismatch exits 1 (the CTest smoke run relies on it); timing never does.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdbool.h>

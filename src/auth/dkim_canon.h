@@ -58,7 +58,8 @@ struct dkim_bodyhash {
 	bool any;            /* any byte of body seen */
 };
 
-/* md is EVP_sha256() or EVP_sha1(); limit -1 for no l= */
+/* md is EVP_sha256() or EVP_sha1() (replaced by the pre-fetched equivalent,
+   dkim_md_fetched) or any fetched EVP_MD; limit -1 for no l= */
 void dkim_bodyhash_init(struct dkim_bodyhash *bh, enum dkim_canon c, const EVP_MD *md, long long limit);
 void dkim_bodyhash_update(struct dkim_bodyhash *bh, const char *data, size_t len);
 /* writes the digest (up to EVP_MAX_MD_SIZE bytes) and frees the context;

@@ -58,8 +58,8 @@ int dkim_key_verify(const struct dkim_key *key, enum dkim_hashalg hash, const vo
  * The process-wide, explicitly fetched digest for hash (fetched once, on
  * first use, thread-safe): handing OpenSSL 3 a fetched EVP_MD saves the
  * implicit fetch (a locked method-store lookup) in every digest init.
- * Never NULL for the two hashes here unless the default provider is absent,
- * in which case the EVP_sha*() legacy object is returned.
+ * Never NULL: if the fetch fails (no default provider), the legacy
+ * EVP_sha*() object is returned. Shared; the caller must not free it.
  */
 const EVP_MD *dkim_hash_md(enum dkim_hashalg hash);
 /* the fetched equivalent of md when md is SHA-256 or SHA-1 (for instance

@@ -5,8 +5,11 @@
  * element has a node id; a table per parent maps child names to node ids;
  * unknown and foreign-namespace elements are skipped with their subtree.
  * Text is collected only inside leaf elements, into one fixed buffer, and
- * converted when the leaf closes. Per element there is no allocation; the
- * record array grows geometrically. The first problem stops the parse.
+ * converted when the leaf closes. Streaming: the report's head (metadata and
+ * policy) is handed to the caller at the first <record>, each record as it
+ * closes, from one reused record buffer with fixed auth arrays, so memory
+ * per report is constant whatever its size. The first problem stops the
+ * parse. agg_parse() collects the stream into a struct agg_report.
  */
 #include <strings.h>
 #include <expat.h>
@@ -233,8 +236,8 @@ static const char *const kw_discovery[] = { "psl", "treewalk", NULL };
 
 struct pstate {
 	XML_Parser xp;
-	struct agg_report *r;
-	struct agg_record *rec;  /* the open <record>, or NULL */
+	struct agg_report *r;    /* &meta */
+	struct agg_record *rec;  /* the open <record> (&recbuf), or NULL */
 	struct agg_auth *auth;   /* the open <dkim>/<spf> auth result */
 	struct agg_reason *reason;
 	size_t max_records;
@@ -257,6 +260,15 @@ struct pstate {
 	bool not_utf8;           /* declared or detected another encoding */
 	bool failed;
 	char err[ERR_CAP];
+
+	/* streaming */
+	const struct agg_stream_ops *ops;
+	void *ctx;
+	bool begun;              /* ops->begin was called */
+	int outcome;             /* 0, or 1 begin said stop, -2 a callback failed */
+	struct agg_report meta;  /* the head; rec stays NULL, nrec counts records */
+	struct agg_record recbuf;
+	struct agg_auth dkim[AGG_MAX_AUTH], spf[AGG_MAX_AUTH];
 };
 
 static unsigned long cur_line(struct pstate *s)
@@ -672,6 +684,52 @@ static void init_auth(struct agg_auth *a)
 	a->domain[0] = a->selector[0] = a->scope[0] = a->result[0] = a->human[0] = '\0';
 }
 
+/* the caller's callback asked to stop: quietly (1) or failing (-2) */
+static void caller_stop(struct pstate *s, int outcome, const char *why)
+{
+	if (s->failed)
+		return;
+	s->outcome = outcome;
+	snprintf(s->err, sizeof s->err, "%s", why);
+	stop(s);
+}
+
+/*
+ * The head (report_metadata and policy_published) is complete: at the
+ * first <record>, or at </feedback> for a report without records. Checks
+ * what the head must hold, then hands it to ops->begin. where says when
+ * ("" or " before the first record": a head after the records is refused,
+ * no reporter writes one). 0, or -1 when the parse stops.
+ */
+static int begin_report(struct pstate *s, const char *where)
+{
+	struct agg_report *r = s->r;
+	if (!(s->seen & BIT(N_META)))
+		field_fail(s, N_META, "missing%s", where);
+	else if (!(s->seen & BIT(N_RID)))
+		field_fail(s, N_RID, "missing%s", where);
+	else if (!(s->seen & BIT(N_BEGIN)))
+		field_fail(s, N_BEGIN, "missing%s", where);
+	else if (!(s->seen & BIT(N_END)))
+		field_fail(s, N_END, "missing%s", where);
+	else if (r->date_begin > r->date_end)
+		field_fail(s, N_DR, "begin %lld is after end %lld", (long long)r->date_begin,
+			   (long long)r->date_end);
+	else if (!(s->seen & BIT(N_POL)))
+		field_fail(s, N_POL, "missing%s", where);
+	else if (!(s->seen & BIT(N_PDOMAIN)))
+		field_fail(s, N_PDOMAIN, "missing%s", where);
+	if (s->failed)
+		return -1;
+	s->begun = true;
+	int rc = s->ops->begin != NULL ? s->ops->begin(s->ctx, r) : 0;
+	if (rc == 1)
+		caller_stop(s, 1, "stopped by the begin callback");
+	else if (rc != 0)
+		caller_stop(s, -2, "stopped by the begin callback");
+	return s->failed ? -1 : 0;
+}
+
 /* a known element opens */
 static void open_node(struct pstate *s, enum node n)
 {
@@ -686,12 +744,23 @@ static void open_node(struct pstate *s, enum node n)
 	}
 	switch (n) {
 	case N_REC: {
+		if (!s->begun && begin_report(s, " before the first record") < 0)
+			return;
 		if (r->nrec >= s->max_records) {
 			failf(s, "more than %zu records (the limit) (line %lu)", s->max_records,
 			      cur_line(s));
 			return;
 		}
-		struct agg_record *c = agg_report_add_record(r);
+		r->nrec++;
+		struct agg_record *c = &s->recbuf;
+		/* only the head: reason[] entries are initialised as they are added */
+		memset(&c->source_ip, 0, sizeof c->source_ip);
+		c->count = 0;
+		c->disposition[0] = c->dkim_eval[0] = c->spf_eval[0] = '\0';
+		c->nreason = 0;
+		c->header_from[0] = c->envelope_from[0] = c->envelope_to[0] = '\0';
+		c->dkim_first = c->spf_first = 0;
+		c->ndkim = c->nspf = 0;
 		s->rec = c;
 		s->have_count = false;
 		s->seen &= ~REC_MASK;
@@ -699,13 +768,12 @@ static void open_node(struct pstate *s, enum node n)
 	}
 	case N_DKIM:
 	case N_SPF: {
-		unsigned cnt = n == N_DKIM ? s->rec->ndkim : s->rec->nspf;
-		if (cnt >= AGG_MAX_AUTH) {
+		unsigned *cnt = n == N_DKIM ? &s->rec->ndkim : &s->rec->nspf;
+		if (*cnt >= AGG_MAX_AUTH) {
 			field_fail(s, n, "more than %d results", AGG_MAX_AUTH);
 			return;
 		}
-		/* s->rec stays valid: only the pools grow here */
-		s->auth = n == N_DKIM ? agg_report_add_dkim(s->r) : agg_report_add_spf(s->r);
+		s->auth = n == N_DKIM ? &s->dkim[(*cnt)++] : &s->spf[(*cnt)++];
 		init_auth(s->auth);
 		s->seen &= ~SUB_MASK;
 		break;
@@ -748,8 +816,12 @@ static void close_node(struct pstate *s, enum node n)
 			field_fail(s, N_DISP, "missing");
 		else if (r->total_count > UINT64_MAX - s->rec->count)
 			field_fail(s, N_COUNT, "total count overflows");
-		else
+		else {
 			r->total_count += s->rec->count;
+			if (s->ops->record != NULL &&
+			    s->ops->record(s->ctx, r, s->rec, s->dkim, s->spf) != 0)
+				caller_stop(s, -2, "stopped by the record callback");
+		}
 		s->rec = NULL;
 		break;
 	case N_DKIM:
@@ -765,21 +837,9 @@ static void close_node(struct pstate *s, enum node n)
 		s->reason = NULL;
 		break;
 	case N_FEEDBACK:
-		if (!(s->seen & BIT(N_META)))
-			field_fail(s, N_META, "missing");
-		else if (!(s->seen & BIT(N_RID)))
-			field_fail(s, N_RID, "missing");
-		else if (!(s->seen & BIT(N_BEGIN)))
-			field_fail(s, N_BEGIN, "missing");
-		else if (!(s->seen & BIT(N_END)))
-			field_fail(s, N_END, "missing");
-		else if (r->date_begin > r->date_end)
-			field_fail(s, N_DR, "begin %lld is after end %lld", (long long)r->date_begin,
-				   (long long)r->date_end);
-		else if (!(s->seen & BIT(N_POL)))
-			field_fail(s, N_POL, "missing");
-		else if (!(s->seen & BIT(N_PDOMAIN)))
-			field_fail(s, N_PDOMAIN, "missing");
+		/* a report without records starts (and ends) here */
+		if (!s->begun)
+			begin_report(s, "");
 		break;
 	default:
 		break;
@@ -970,14 +1030,15 @@ static void xml_error(struct pstate *s, const unsigned char *doc, size_t len)
 		failf(s, "line %lu: XML: %s", line, msg ? msg : "error");
 }
 
-int agg_parse(const void *xml, size_t len, const struct agg_limits *lim,
-	      struct agg_report **r_r, char *err, size_t errlen)
+int agg_parse_stream(const void *xml, size_t len, const struct agg_limits *lim,
+		     const struct agg_stream_ops *ops, void *ctx, char *err, size_t errlen)
 {
 	const unsigned char *p = xml;
 	struct pstate *s = xcalloc(1, sizeof *s);
 	int rc = -1;
 
-	*r_r = NULL;
+	s->ops = ops;
+	s->ctx = ctx;
 	s->max_records = lim && lim->max_records ? lim->max_records : AGG_DEFAULT_MAX_RECORDS;
 	if (s->max_records > AGG_MAX_RECORDS_CEILING)
 		s->max_records = AGG_MAX_RECORDS_CEILING;
@@ -1009,7 +1070,7 @@ int agg_parse(const void *xml, size_t len, const struct agg_limits *lim,
 	s->xp = XML_ParserCreateNS(NULL, NS_SEP);
 	if (s->xp == NULL)
 		xmem_fail(0);
-	s->r = xcalloc(1, sizeof *s->r);
+	s->r = &s->meta;
 	s->r->format = AGG_RFC7489;
 	s->r->pct = -1;
 	s->stack[0] = N_DOC;
@@ -1036,16 +1097,75 @@ int agg_parse(const void *xml, size_t len, const struct agg_limits *lim,
 		}
 		off += chunk;
 	} while (off < len);
-	if (!s->failed) {
-		*r_r = s->r;
-		s->r = NULL;
+	XML_ParserFree(s->xp);
+	if (s->failed) {
+		rc = s->outcome != 0 ? s->outcome : -1;
+	} else if (!s->begun) {
+		/* cannot happen: </feedback> begins; kept for safety */
+		snprintf(s->err, sizeof s->err, "feedback: missing");
+	} else if (ops->end != NULL && ops->end(ctx, s->r) != 0) {
+		snprintf(s->err, sizeof s->err, "stopped by the end callback");
+		rc = -2;
+	} else {
 		rc = 0;
 	}
-	XML_ParserFree(s->xp);
-	agg_report_free(&s->r);
 out:
-	if (rc < 0 && err != NULL && errlen > 0)
+	if (rc != 0 && rc != 1 && err != NULL && errlen > 0)
 		snprintf(err, errlen, "%s", s->err[0] ? s->err : "report refused");
 	xfree(s);
 	return rc;
+}
+
+/* agg_parse: the stream collected into one struct agg_report */
+
+static int collect_record(void *ctx, const struct agg_report *meta, const struct agg_record *rec,
+			  const struct agg_auth *dkim, const struct agg_auth *spf)
+{
+	struct agg_report *r = ctx;
+	struct agg_record *c = agg_report_add_record(r);
+	size_t dkim_first = c->dkim_first, spf_first = c->spf_first;
+	(void)meta;
+	*c = *rec;
+	c->dkim_first = dkim_first;
+	c->spf_first = spf_first;
+	c->ndkim = c->nspf = 0;
+	for (unsigned i = 0; i < rec->ndkim; i++)
+		*agg_report_add_dkim(r) = dkim[i];
+	for (unsigned i = 0; i < rec->nspf; i++)
+		*agg_report_add_spf(r) = spf[i];
+	return 0;
+}
+
+static int collect_end(void *ctx, const struct agg_report *meta)
+{
+	struct agg_report *r = ctx;
+	struct agg_report keep = *r;
+	/* the head as it ended, with the records collected here */
+	*r = *meta;
+	r->rec = keep.rec;
+	r->nrec = keep.nrec;
+	r->caprec = keep.caprec;
+	r->dkim_pool = keep.dkim_pool;
+	r->ndkim_pool = keep.ndkim_pool;
+	r->capdkim = keep.capdkim;
+	r->spf_pool = keep.spf_pool;
+	r->nspf_pool = keep.nspf_pool;
+	r->capspf = keep.capspf;
+	return 0;
+}
+
+int agg_parse(const void *xml, size_t len, const struct agg_limits *lim,
+	      struct agg_report **r_r, char *err, size_t errlen)
+{
+	static const struct agg_stream_ops collect = {
+		.begin = NULL, .record = collect_record, .end = collect_end,
+	};
+	struct agg_report *r = agg_report_new();
+	*r_r = NULL;
+	if (agg_parse_stream(xml, len, lim, &collect, r, err, errlen) != 0) {
+		agg_report_free(&r);
+		return -1;
+	}
+	*r_r = r;
+	return 0;
 }

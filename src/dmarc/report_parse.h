@@ -29,6 +29,47 @@ struct agg_limits {
 };
 
 /*
+ * The streaming interface: the caller sees the report's head once, then
+ * each record as it is parsed, then the end. meta is the parser's own
+ * head: rec is NULL, nrec counts the records seen so far (the record
+ * being handed over included) and total_count their sum; at end() both
+ * are final. rec, dkim[0..rec->ndkim-1] and spf[0..rec->nspf-1] are valid
+ * during the call only (one buffer, reused for every record): memory per
+ * report is constant. Any callback may be NULL.
+ *
+ *   begin   once report_metadata and policy_published are complete and
+ *           checked (at the first <record>, or at </feedback> when there
+ *           are none); 0 continue, 1 stop quietly (e.g. a duplicate: the
+ *           rest is not even parsed), -1 abort
+ *   record  per complete, checked record; 0 continue, -1 abort
+ *   end     after the whole document was read and found valid; 0 or -1
+ *
+ * Validation failures can come after records were handed over: whatever
+ * the caller did with them must be undone unless agg_parse_stream
+ * returns 0 (never a partial silent import).
+ */
+struct agg_stream_ops {
+	int (*begin)(void *ctx, const struct agg_report *meta);
+	int (*record)(void *ctx, const struct agg_report *meta, const struct agg_record *rec,
+		      const struct agg_auth *dkim, const struct agg_auth *spf);
+	int (*end)(void *ctx, const struct agg_report *meta);
+};
+
+/*
+ * Parses one report of len bytes held in memory (lim may be NULL for the
+ * defaults), streaming it through ops with ctx. Returns 0: valid report,
+ * end() was called and returned 0; 1: begin() returned 1 (nothing more was
+ * called); -1: the report is invalid, with a one-line reason in err (as for
+ * agg_parse below); -2: a callback returned -1 (err says which; the
+ * caller has its own reason). A report whose <record> comes before its
+ * report_metadata or policy_published is refused ("... missing before the
+ * first record"). Does not block unless the callbacks do; allocates only
+ * its parser state (constant size).
+ */
+int agg_parse_stream(const void *xml, size_t len, const struct agg_limits *lim,
+		     const struct agg_stream_ops *ops, void *ctx, char *err, size_t errlen);
+
+/*
  * Parses one report of len bytes held in memory (lim may be NULL for the
  * defaults). Returns 0 and a new report in *r_r (the caller frees it with
  * agg_report_free), or -1 with *r_r set to NULL and a one-line reason in
@@ -44,7 +85,8 @@ struct agg_limits {
  * reason[] are initialised. A <reason> with empty type and comment is
  * dropped. SPF result "hardfail" (seen in the wild) is stored as "fail".
  *
- * Does not block; allocates the report and its record array only.
+ * A thin wrapper over agg_parse_stream() for tests and small uses: the
+ * whole report is held in memory. Does not block.
  */
 int agg_parse(const void *xml, size_t len, const struct agg_limits *lim,
 	      struct agg_report **r_r, char *err, size_t errlen);
