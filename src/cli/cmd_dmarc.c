@@ -270,6 +270,79 @@ static void keep_error(struct import_ctx *ic, const char *source, const char *re
 	}
 }
 
+/* one aggregate report streamed from the parser into the store */
+struct agg_import {
+	struct store *store;
+	const struct rin_item *it;
+	const char *source;
+	enum store_status st;  /* of the store call that stopped the parse */
+	bool open;             /* store_agg_begin succeeded, end not yet */
+	bool dup;              /* already stored: parsed to the end all the same */
+	uint64_t nrec, total;  /* at the end */
+	char err[512];
+};
+
+static int agg_import_begin(void *ctx, const struct agg_report *meta)
+{
+	struct agg_import *a = ctx;
+	a->st = store_agg_begin(a->store, meta, a->it->raw, a->it->rawlen, a->source, NULL, a->err, sizeof a->err);
+	if (a->st == STORE_OK) {
+		a->open = true;
+		return 0;
+	}
+	/* a duplicate is still checked to the end: a broken report that reuses
+	   a stored report's id is an error (kept), not a duplicate */
+	a->dup = a->st == STORE_DUPLICATE;
+	return a->dup ? 0 : -1;
+}
+
+static int agg_import_record(void *ctx, const struct agg_report *meta, const struct agg_record *rec,
+			     const struct agg_auth *dkim, const struct agg_auth *spf)
+{
+	struct agg_import *a = ctx;
+	if (a->dup)
+		return 0;
+	a->st = store_agg_record(a->store, meta, rec, dkim, spf, a->err, sizeof a->err);
+	if (a->st != STORE_OK)
+		a->open = false; /* the store aborted the report */
+	return a->st == STORE_OK ? 0 : -1;
+}
+
+static int agg_import_end(void *ctx, const struct agg_report *meta)
+{
+	struct agg_import *a = ctx;
+	if (a->dup)
+		return 0;
+	a->open = false;
+	a->st = store_agg_end(a->store, meta, a->err, sizeof a->err);
+	a->nrec = meta->nrec;
+	a->total = meta->total_count;
+	return a->st == STORE_OK ? 0 : -1;
+}
+
+static const struct agg_stream_ops agg_import_ops = {
+	.begin = agg_import_begin,
+	.record = agg_import_record,
+	.end = agg_import_end,
+};
+
+/* commits what was imported so far; false (and counted) if that failed */
+static bool import_flush(struct import_ctx *ic)
+{
+	char err[512] = "";
+	enum store_status st = store_flush(ic->store, err, sizeof err);
+	if (st == STORE_OK)
+		return true;
+	char msg[700];
+	snprintf(msg, sizeof msg, "commit failed, the last reports are not stored (import again): %s", err);
+	item_error(ic, "store", msg);
+	if (st == STORE_TEMPFAIL)
+		ic->tempfail = true;
+	else
+		ic->errors++;
+	return false;
+}
+
 static int import_item(void *ctx, const struct rin_item *it)
 {
 	struct import_ctx *ic = ctx;
@@ -279,28 +352,29 @@ static int import_item(void *ctx, const struct rin_item *it)
 	ic->items++;
 
 	if (it->kind == RIN_AGGREGATE) {
-		struct agg_report *r = NULL;
-		if (agg_parse(it->data, it->len, &ic->lim, &r, err, sizeof err) < 0) {
+		struct agg_import *a = xcalloc(1, sizeof *a);
+		a->store = ic->store;
+		a->it = it;
+		a->source = source;
+		int rc = agg_parse_stream(it->data, it->len, &ic->lim, &agg_import_ops, a, err, sizeof err);
+		if (a->open)
+			store_agg_abort(ic->store); /* never a partial import */
+		if (rc == 0 && a->dup) {
+			ic->dups++;
+		} else if (rc == 0) {
+			ic->reports++;
+			ic->records += a->nrec;
+			ic->messages += a->total;
+		} else if (rc == -1) {
 			snprintf(reason, sizeof reason, "aggregate report: %s", err);
 			keep_error(ic, source, reason, it->raw, it->rawlen);
+		} else if (a->st == STORE_TEMPFAIL) {
+			ic->tempfail = true;
 		} else {
-			enum store_status st = store_agg_insert(ic->store, r, it->raw, it->rawlen, source, NULL, err,
-								sizeof err);
-			switch (st) {
-			case STORE_OK:
-				ic->reports++;
-				ic->records += r->nrec;
-				ic->messages += r->total_count;
-				break;
-			case STORE_DUPLICATE: ic->dups++; break;
-			case STORE_TEMPFAIL: ic->tempfail = true; break;
-			default:
-				snprintf(reason, sizeof reason, "store: %s", err);
-				keep_error(ic, source, reason, it->raw, it->rawlen);
-				break;
-			}
-			agg_report_free(&r);
+			snprintf(reason, sizeof reason, "store: %s", a->err);
+			keep_error(ic, source, reason, it->raw, it->rawlen);
 		}
+		xfree(a);
 	} else if (it->kind == RIN_FAILURE) {
 		struct failure_report *f = xcalloc(1, sizeof *f);
 		if (arf_parse(it->data, it->len, f, err, sizeof err) < 0) {
@@ -344,6 +418,7 @@ static void import_init(struct import_ctx *ic, const struct mamori_config *cfg, 
 
 static int import_finish(struct import_ctx *ic)
 {
+	import_flush(ic);
 	progress(ic, true);
 	clear_progress(ic);
 	printf("imported %lu reports (%llu records, %llu messages), %lu duplicates, %lu failure reports, "
@@ -1157,7 +1232,8 @@ static int dmarc_fetch(int argc, char **argv, const char *config_path)
 			ic.errors++;
 		} else {
 			rin_buffer(source, msg.data != NULL ? msg.data : "", msg.len, &ic.ropts, import_item, &ic);
-			handled = !ic.tempfail;
+			/* committed before the message is moved or marked */
+			handled = import_flush(&ic) && !ic.tempfail;
 		}
 		xfree(msg.data);
 		struct membuf r2 = { NULL, 0, 1u << 20, false };

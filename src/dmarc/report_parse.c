@@ -32,6 +32,7 @@
 #define TEXT_CAP 4096
 #define ERR_CAP 512
 #define QUOTE_MAX 48 /* bytes of an offending value quoted in a message */
+#define PARSE_CHUNK 65536 /* bytes handed to expat at a time */
 
 enum node {
 	N_SKIP = 0, /* unknown element: skipped with its subtree */
@@ -1086,9 +1087,11 @@ int agg_parse_stream(const void *xml, size_t len, const struct agg_limits *lim,
 		s->not_utf8 = true; /* UTF-16 */
 	XML_SetParamEntityParsing(s->xp, XML_PARAM_ENTITY_PARSING_NEVER);
 
+	/* expat copies what it is given into its own buffer: small chunks keep
+	 * that buffer small (no mmap and page faults per report) and hot */
 	size_t off = 0;
 	do {
-		size_t chunk = len - off > (1u << 30) ? (1u << 30) : len - off;
+		size_t chunk = len - off > PARSE_CHUNK ? PARSE_CHUNK : len - off;
 		bool final = off + chunk == len;
 		if (XML_Parse(s->xp, (const char *)p + off, (int)chunk, final) != XML_STATUS_OK) {
 			if (!s->failed)

@@ -79,16 +79,58 @@ static void seterr(char *err, size_t errlen, const char *msg)
 		snprintf(err, errlen, "%s", msg);
 }
 
-enum store_status store_agg_insert(struct store *s, const struct agg_report *r, const void *raw, size_t rawlen,
-				   const char *source, int64_t *id_r, char *err, size_t errlen)
+enum store_status store_agg_begin(struct store *s, const struct agg_report *meta, const void *raw, size_t rawlen,
+				  const char *source, int64_t *id_r, char *err, size_t errlen)
 {
 	/* an empty org_name is seen in the wild (and kept); without report_id
 	   or domain the report could not be told from others */
-	if (r == NULL || r->report_id[0] == '\0' || r->domain[0] == '\0') {
+	if (meta == NULL || meta->report_id[0] == '\0' || meta->domain[0] == '\0') {
 		seterr(err, errlen, "report without report_id or policy domain");
 		return STORE_ERROR;
 	}
-	return s->ops->agg_insert(s, r, raw, rawlen, source != NULL ? source : "", id_r, err, errlen);
+	return s->ops->agg_begin(s, meta, raw, rawlen, source != NULL ? source : "", id_r, err, errlen);
+}
+
+enum store_status store_agg_record(struct store *s, const struct agg_report *meta, const struct agg_record *rec,
+				   const struct agg_auth *dkim, const struct agg_auth *spf, char *err, size_t errlen)
+{
+	enum store_status st = s->ops->agg_record(s, meta, rec, dkim, spf, err, errlen);
+	if (st != STORE_OK)
+		s->ops->agg_abort(s);
+	return st;
+}
+
+enum store_status store_agg_end(struct store *s, const struct agg_report *meta, char *err, size_t errlen)
+{
+	return s->ops->agg_end(s, meta, err, errlen);
+}
+
+void store_agg_abort(struct store *s)
+{
+	s->ops->agg_abort(s);
+}
+
+enum store_status store_flush(struct store *s, char *err, size_t errlen)
+{
+	return s->ops->flush(s, err, errlen);
+}
+
+enum store_status store_agg_insert(struct store *s, const struct agg_report *r, const void *raw, size_t rawlen,
+				   const char *source, int64_t *id_r, char *err, size_t errlen)
+{
+	enum store_status st = store_agg_begin(s, r, raw, rawlen, source, id_r, err, errlen);
+	if (st != STORE_OK)
+		return st;
+	for (size_t i = 0; i < r->nrec; i++) {
+		const struct agg_record *rec = &r->rec[i];
+		const struct agg_auth *dkim = rec->ndkim > 0 ? agg_dkim(r, rec, 0) : NULL;
+		const struct agg_auth *spf = rec->nspf > 0 ? agg_spf(r, rec, 0) : NULL;
+		if ((st = store_agg_record(s, r, rec, dkim, spf, err, errlen)) != STORE_OK)
+			return st;
+	}
+	if ((st = store_agg_end(s, r, err, errlen)) != STORE_OK)
+		return st;
+	return store_flush(s, err, errlen);
 }
 
 enum store_status store_import_error(struct store *s, const char *source, const char *reason, const void *raw,

@@ -38,11 +38,55 @@ const char *store_status_name(enum store_status st);
 /* ---- DMARC aggregate reports ---- */
 
 /*
- * Inserts one report with its records, auth results and rollups in one
- * transaction, and the raw bytes (as received: the file, the attachment)
- * compressed. STORE_DUPLICATE when (org_name, report_id, domain) is already
- * stored: importing twice changes nothing. source names where it came from
- * (path, "imap:UID", "maildir:file"). id_r may be NULL.
+ * Streaming insert of one report, as agg_parse_stream() hands it over:
+ *
+ *   store_agg_begin(meta, raw...)   the head and the raw bytes (as received:
+ *                                   the file, the attachment; kept
+ *                                   compressed). STORE_DUPLICATE when
+ *                                   (org_name, report_id, domain) is already
+ *                                   stored, also earlier in the same batch:
+ *                                   nothing changed, do not go on. source
+ *                                   names where it came from (path,
+ *                                   "imap:UID", "maildir:file"). *id_r (may
+ *                                   be NULL): the new report's id, or the
+ *                                   stored one for a duplicate.
+ *   store_agg_record(meta, rec, dkim, spf)  per record (dkim[0..ndkim-1],
+ *                                   spf[0..nspf-1]; nothing is kept)
+ *   store_agg_end(meta)             meta final (nrec, total_count); writes
+ *                                   the report's daily rollups
+ *   store_agg_abort()               undoes the open report alone (after a
+ *                                   parse error or a failed call); no-op if
+ *                                   none is open
+ *
+ * Only one report is open at a time. Reports are written in batches (many
+ * per transaction, each report in its own savepoint): they become visible
+ * to other connections and durable at the next store_flush(), at
+ * store_close(), before any read through this store, or when the batch is
+ * full. A failed begin/record/end leaves nothing of the report (record and
+ * end abort it themselves). Blocks on the database; STORE_TEMPFAIL when
+ * another writer holds it past the busy timeout.
+ */
+enum store_status store_agg_begin(struct store *s, const struct agg_report *meta, const void *raw, size_t rawlen,
+				  const char *source, int64_t *id_r, char *err, size_t errlen);
+enum store_status store_agg_record(struct store *s, const struct agg_report *meta, const struct agg_record *rec,
+				   const struct agg_auth *dkim, const struct agg_auth *spf, char *err, size_t errlen);
+enum store_status store_agg_end(struct store *s, const struct agg_report *meta, char *err, size_t errlen);
+void store_agg_abort(struct store *s);
+
+/*
+ * Commits the open batch (durability: the store runs SQLite with
+ * synchronous=NORMAL in WAL mode, so a power loss can lose the last
+ * committed batches but never corrupts the database; reports can simply be
+ * imported again). On failure the whole batch is lost (STORE_TEMPFAIL or
+ * STORE_ERROR with a reason): the caller says so and the import can be run
+ * again. STORE_OK when nothing was open.
+ */
+enum store_status store_flush(struct store *s, char *err, size_t errlen);
+
+/*
+ * Inserts one whole report (records, auth results and rollups) and commits
+ * it, as store_agg_begin/record/end + store_flush; same return values.
+ * For tests and small uses. id_r may be NULL.
  */
 enum store_status store_agg_insert(struct store *s, const struct agg_report *r, const void *raw, size_t rawlen,
 				   const char *source, int64_t *id_r, char *err, size_t errlen);

@@ -11,8 +11,14 @@
 struct store_ops {
 	const char *name;
 	void (*close)(struct store *s);
-	enum store_status (*agg_insert)(struct store *s, const struct agg_report *r, const void *raw, size_t rawlen,
-					const char *source, int64_t *id_r, char *err, size_t errlen);
+	enum store_status (*agg_begin)(struct store *s, const struct agg_report *meta, const void *raw, size_t rawlen,
+				       const char *source, int64_t *id_r, char *err, size_t errlen);
+	enum store_status (*agg_record)(struct store *s, const struct agg_report *meta, const struct agg_record *rec,
+					const struct agg_auth *dkim, const struct agg_auth *spf, char *err,
+					size_t errlen);
+	enum store_status (*agg_end)(struct store *s, const struct agg_report *meta, char *err, size_t errlen);
+	void (*agg_abort)(struct store *s);
+	enum store_status (*flush)(struct store *s, char *err, size_t errlen);
 	enum store_status (*import_error)(struct store *s, const char *source, const char *reason, const void *raw,
 					  size_t rawlen, char *err, size_t errlen);
 	enum store_status (*import_errors)(struct store *s, int (*cb)(void *, const struct store_import_error *),

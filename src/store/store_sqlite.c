@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
 #include <zlib.h>
@@ -47,11 +48,30 @@
  */
 #define STORE_BATCH_REPORTS 64
 #define STORE_BATCH_RECORDS 100000
-/* distinct source IPs summed in memory per report before partial sums are
-   written out (bounds the table: 64 bytes a slot) */
-#define STORE_ROLLUP_SLOTS 8192 /* a power of two; flushed at half full */
-/* page cache while importing: 16 MB (SQLite's default is 2 MB) */
+/*
+ * Rollups are summed in memory: per report by source IP (a report's
+ * domain, day and reporter are fixed), then, once the report is complete,
+ * per batch by (domain, day, reporter, source IP), and written when the
+ * batch commits. Writing them inside each report's savepoint made SQLite
+ * copy every rollup page the report touched to its sub-journal: most of
+ * the write traffic. Either table is written out early when half full
+ * (sums add up: the write is an upsert), so memory stays bounded (about
+ * 150 bytes a slot) whatever the input.
+ */
+#define STORE_ROLLUP_SLOTS 8192        /* per report; a power of two */
+#define STORE_BATCH_ROLLUP_SLOTS 16384 /* per batch; a power of two */
+/* page cache: 16 MB (SQLite's default is 2 MB) */
 #define STORE_CACHE_KB 16384
+/* pages of a new database (SQLite's default 4096; an existing database
+   keeps its own): half the WAL frames and write calls per record */
+#define STORE_PAGE_SIZE 16384
+/* checkpoint the WAL every 4096 pages (64 MB; default 1000 pages): fewer,
+   larger checkpoints during an import; the WAL file is cut back to
+   STORE_WAL_LIMIT bytes after each */
+#define STORE_WAL_CHECKPOINT_PAGES 4096
+#define STORE_WAL_LIMIT 67108864
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* ---- schema and migrations ---- */
 
@@ -174,6 +194,23 @@ static const char *const migrations[] = {
 	" key TEXT PRIMARY KEY,"
 	" value TEXT NOT NULL,"
 	" expires INTEGER NOT NULL);",
+
+	/* 2: a record's DKIM and SPF results in the record row (one row per
+	   result cost two index inserts per record: a third of the import
+	   time); no index on agg_record.source_ip (nothing reads it: per-IP
+	   questions go to rollup_day, which has one). Each column holds the
+	   results one per line, fields tab-separated (parsed values never
+	   contain either): dkim "domain selector result human", spf "domain
+	   scope result human". group_concat: PostgreSQL string_agg. */
+	"ALTER TABLE agg_record ADD COLUMN dkim TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE agg_record ADD COLUMN spf TEXT NOT NULL DEFAULT '';"
+	"UPDATE agg_record SET"
+	" dkim = COALESCE((SELECT group_concat(domain || char(9) || selector || char(9) || result || char(9) || human,"
+	" char(10)) FROM agg_auth WHERE record = agg_record.id AND kind = 'dkim'), ''),"
+	" spf = COALESCE((SELECT group_concat(domain || char(9) || scope || char(9) || result || char(9) || human,"
+	" char(10)) FROM agg_auth WHERE record = agg_record.id AND kind = 'spf'), '');"
+	"DROP TABLE agg_auth;"
+	"DROP INDEX agg_record_ip;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -210,7 +247,6 @@ enum stmt_id {
 	Q_RAW_INSERT,
 	Q_REPORT_INSERT,
 	Q_RECORD_INSERT,
-	Q_AUTH_INSERT,
 	Q_ROLLUP_UPSERT,
 	Q_ERR_FIND_RAW,
 	Q_ERR_FIND_SRC,
@@ -260,9 +296,8 @@ static const char *const stmt_sql[Q_COUNT] = {
 		" ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
 	[Q_RECORD_INSERT] =
 		"INSERT INTO agg_record (report, source_ip, count, disposition, dkim_eval, spf_eval, header_from,"
-		" envelope_from, envelope_to, reasons) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	[Q_AUTH_INSERT] = "INSERT INTO agg_auth (record, kind, domain, selector, scope, result, human)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		" envelope_from, envelope_to, reasons, dkim, spf) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+		" ?11, ?12)",
 	[Q_ROLLUP_UPSERT] =
 		"INSERT INTO rollup_day (domain, day, source_ip, reporter, total, dmarc_pass, spf_aligned_pass,"
 		" dkim_aligned_pass, fail_both, disp_none, disp_quarantine, disp_reject, first_seen, last_seen)"
@@ -338,8 +373,24 @@ const char *store_sqlite_read_sql(size_t i)
 
 struct rollup_slot {
 	bool used;
+	unsigned group;           /* batch table: index in sqlite_store.grp */
 	struct ipaddr ip;
+	char text[IP_STRLEN];     /* ip as stored */
 	uint64_t total, dmarc_pass, spf_pass, dkim_pass, fail_both, none, quarantine, reject;
+	int64_t first_seen, last_seen;
+};
+
+/* open addressing on (group, source IP); cap a power of two */
+struct rollup_table {
+	struct rollup_slot *slot;
+	size_t n, cap;
+};
+
+/* the (domain, day, reporter) part of a batch rollup key */
+struct rollup_group {
+	char domain[256];
+	char reporter[256];
+	int64_t day;
 };
 
 struct sqlite_store {
@@ -355,8 +406,10 @@ struct sqlite_store {
 	bool in_report;
 	int64_t report_row;
 	uint64_t report_nrec;
-	struct rollup_slot *roll; /* open addressing on the source IP */
-	size_t roll_n, roll_cap;  /* roll_cap a power of two */
+	struct rollup_table rep;  /* the open report's rollups, by source IP */
+	struct rollup_table bat;  /* complete reports' rollups, by group and IP */
+	struct rollup_group grp[STORE_BATCH_REPORTS];
+	unsigned ngrp;
 };
 
 static struct sqlite_store *sq(struct store *s)
@@ -458,6 +511,7 @@ static void col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
 static const struct store_ops sqlite_ops;
 static void sq_agg_abort(struct store *base);
 static int batch_commit(struct sqlite_store *s);
+static void batch_lost(struct sqlite_store *s);
 
 static int migrate(struct sqlite3 *db, char *err, size_t errlen)
 {
@@ -523,10 +577,13 @@ struct store *store_sqlite_open(const char *path, char *err, size_t errlen)
 	sqlite3_busy_timeout(db, STORE_SQLITE_BUSY_MS);
 	char *msg = NULL;
 	rc = sqlite3_exec(db,
+			  "PRAGMA page_size = " STR(STORE_PAGE_SIZE) ";"
 			  "PRAGMA journal_mode = WAL;"
 			  "PRAGMA synchronous = NORMAL;"
 			  "PRAGMA foreign_keys = ON;"
-			  "PRAGMA cache_size = -" STR(STORE_CACHE_KB) ";",
+			  "PRAGMA cache_size = -" STR(STORE_CACHE_KB) ";"
+			  "PRAGMA wal_autocheckpoint = " STR(STORE_WAL_CHECKPOINT_PAGES) ";"
+			  "PRAGMA journal_size_limit = " STR(STORE_WAL_LIMIT) ";",
 			  NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, msg != NULL ? msg : sqlite3_errstr(rc));
@@ -543,8 +600,10 @@ struct store *store_sqlite_open(const char *path, char *err, size_t errlen)
 	struct sqlite_store *s = xcalloc(1, sizeof *s);
 	s->base.ops = &sqlite_ops;
 	s->db = db;
-	s->roll_cap = STORE_ROLLUP_SLOTS;
-	s->roll = xcalloc(s->roll_cap, sizeof *s->roll);
+	s->rep.cap = STORE_ROLLUP_SLOTS;
+	s->rep.slot = xcalloc(s->rep.cap, sizeof *s->rep.slot);
+	s->bat.cap = STORE_BATCH_ROLLUP_SLOTS;
+	s->bat.slot = xcalloc(s->bat.cap, sizeof *s->bat.slot);
 	return &s->base;
 }
 
@@ -559,7 +618,8 @@ static void sq_close(struct store *base)
 	if (s->in_report)
 		sq_agg_abort(base);
 	batch_commit(s);
-	xfree(s->roll);
+	xfree(s->rep.slot);
+	xfree(s->bat.slot);
 	for (int i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
 	sqlite3_close(s->db);
@@ -612,7 +672,12 @@ static int raw_put(struct sqlite_store *s, const void *raw, size_t rawlen, int64
 
 	uLongf zlen = compressBound(rawlen);
 	unsigned char *z = xmalloc(zlen);
-	if (compress2(z, &zlen, raw, rawlen, Z_DEFAULT_COMPRESSION) != Z_OK) {
+	/* a gzip or zip container is already compressed: deflating it again
+	   costs time for nothing, so it is only wrapped (level 0, still read
+	   back with uncompress) */
+	const unsigned char *m = raw;
+	bool packed = rawlen >= 4 && ((m[0] == 0x1f && m[1] == 0x8b) || memcmp(m, "PK\x03\x04", 4) == 0);
+	if (compress2(z, &zlen, raw, rawlen, packed ? Z_NO_COMPRESSION : Z_DEFAULT_COMPRESSION) != Z_OK) {
 		xfree(z);
 		snprintf(err, errlen, "raw report: zlib compression failed");
 		return SQLITE_ERROR;
@@ -646,89 +711,201 @@ static void bind_raw_id(sqlite3_stmt *st, int i, int64_t raw_id)
 
 /* ---- aggregate reports ---- */
 
+/* an address as stored: the text of ip_format(); IPv4, by far the most
+   common, without inet_ntop (a tenth of the per-record cost) */
+static void ip_text(const struct ipaddr *ip, char out[IP_STRLEN])
+{
+	if (ip->family != AF_INET) {
+		ip_format(ip, out);
+		return;
+	}
+	char *o = out;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = ip->a[i];
+		if (v >= 100)
+			*o++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*o++ = (char)('0' + v / 10 % 10);
+		*o++ = (char)('0' + v % 10);
+		*o++ = i < 3 ? '.' : '\0';
+	}
+}
+
+/* appends v to out[*off] (room checked by the callers' sizes) */
+static void put_str(char *out, size_t outlen, size_t *off, const char *v)
+{
+	size_t n = strlen(v);
+	if (*off + n >= outlen)
+		n = outlen - 1 - *off;
+	memcpy(out + *off, v, n);
+	*off += n;
+	out[*off] = '\0';
+}
+
 static void join_reasons(const struct agg_record *rec, char *out, size_t outlen)
 {
 	size_t off = 0;
 	out[0] = '\0';
-	for (unsigned i = 0; i < rec->nreason && i < AGG_MAX_REASONS && off < outlen; i++) {
-		int n = snprintf(out + off, outlen - off, "%s%s%s%s", i > 0 ? "; " : "", rec->reason[i].type,
-				 rec->reason[i].comment[0] != '\0' ? ": " : "", rec->reason[i].comment);
-		if (n < 0)
-			break;
-		off += (size_t)n;
+	for (unsigned i = 0; i < rec->nreason && i < AGG_MAX_REASONS; i++) {
+		if (i > 0)
+			put_str(out, outlen, &off, "; ");
+		put_str(out, outlen, &off, rec->reason[i].type);
+		if (rec->reason[i].comment[0] != '\0') {
+			put_str(out, outlen, &off, ": ");
+			put_str(out, outlen, &off, rec->reason[i].comment);
+		}
 	}
 }
 
-/* per-record results summed per source IP over one report, written to
-   rollup_day at report end (domain, day and reporter are the report's) */
-static struct rollup_slot *roll_slot(struct sqlite_store *s, const struct ipaddr *ip)
+static struct rollup_slot *roll_slot(struct rollup_table *t, unsigned group, const struct ipaddr *ip,
+				     const char *text)
 {
-	uint64_t h = 1469598103934665603ULL ^ (uint64_t)ip->family;
+	uint64_t h = (1469598103934665603ULL ^ (uint64_t)ip->family ^ ((uint64_t)group << 8)) * 1099511628211ULL;
 	size_t alen = ip->family == AF_INET ? 4 : 16;
 	for (size_t i = 0; i < alen; i++)
 		h = (h ^ ip->a[i]) * 1099511628211ULL;
-	size_t mask = s->roll_cap - 1;
-	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-		struct rollup_slot *e = &s->roll[i];
+	size_t mask = t->cap - 1;
+	for (size_t i = (size_t)(h ^ (h >> 29)) & mask;; i = (i + 1) & mask) {
+		struct rollup_slot *e = &t->slot[i];
 		if (!e->used) {
 			memset(e, 0, sizeof *e);
 			e->used = true;
+			e->group = group;
 			e->ip = *ip;
-			s->roll_n++;
+			memcpy(e->text, text, strlen(text) + 1);
+			t->n++;
 			return e;
 		}
-		if (e->ip.family == ip->family && memcmp(e->ip.a, ip->a, alen) == 0)
+		if (e->group == group && e->ip.family == ip->family && memcmp(e->ip.a, ip->a, alen) == 0)
 			return e;
 	}
 }
 
-/* upserts the report's accumulated rollups and empties the table */
-static int roll_flush(struct sqlite_store *s, const struct agg_report *r)
+static void roll_clear(struct rollup_table *t)
+{
+	for (size_t i = 0; i < t->cap && t->n > 0; i++) {
+		if (t->slot[i].used) {
+			t->slot[i].used = false;
+			t->n--;
+		}
+	}
+	t->n = 0;
+}
+
+/* the reporter as summaries show it: org_name, else its address */
+static const char *reporter_of(const struct agg_report *r)
+{
+	return r->org_name[0] != '\0' ? r->org_name : r->email[0] != '\0' ? r->email : "(unnamed)";
+}
+
+static int roll_upsert(struct sqlite_store *s, const char *domain, int64_t day, const char *reporter,
+		       const struct rollup_slot *e)
+{
+	int rc;
+	sqlite3_stmt *st = stmt(s, Q_ROLLUP_UPSERT, &rc);
+	if (st == NULL)
+		return rc;
+	bind_text(st, 1, domain);
+	sqlite3_bind_int64(st, 2, day);
+	bind_text(st, 3, e->text);
+	bind_text(st, 4, reporter);
+	sqlite3_bind_int64(st, 5, clamp_u64(e->total));
+	sqlite3_bind_int64(st, 6, clamp_u64(e->dmarc_pass));
+	sqlite3_bind_int64(st, 7, clamp_u64(e->spf_pass));
+	sqlite3_bind_int64(st, 8, clamp_u64(e->dkim_pass));
+	sqlite3_bind_int64(st, 9, clamp_u64(e->fail_both));
+	sqlite3_bind_int64(st, 10, clamp_u64(e->none));
+	sqlite3_bind_int64(st, 11, clamp_u64(e->quarantine));
+	sqlite3_bind_int64(st, 12, clamp_u64(e->reject));
+	sqlite3_bind_int64(st, 13, e->first_seen);
+	sqlite3_bind_int64(st, 14, e->last_seen);
+	rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* writes the open report's sums (inside its savepoint) and empties them */
+static int rep_flush(struct sqlite_store *s, const struct agg_report *r)
 {
 	int rc = SQLITE_OK;
 	int64_t day = store_day_of(r->date_begin);
-	/* the reporter as summaries show it: org_name, else its address */
-	const char *reporter = r->org_name[0] != '\0' ? r->org_name : r->email[0] != '\0' ? r->email : "(unnamed)";
-	for (size_t i = 0; i < s->roll_cap && s->roll_n > 0; i++) {
-		struct rollup_slot *e = &s->roll[i];
-		if (!e->used)
-			continue;
-		e->used = false;
-		s->roll_n--;
-		if (rc != SQLITE_OK)
-			continue;
-		char ip[IP_STRLEN];
-		ip_format(&e->ip, ip);
-		sqlite3_stmt *st = stmt(s, Q_ROLLUP_UPSERT, &rc);
-		if (st == NULL)
-			continue;
-		bind_text(st, 1, r->domain);
-		sqlite3_bind_int64(st, 2, day);
-		bind_text(st, 3, ip);
-		bind_text(st, 4, reporter);
-		sqlite3_bind_int64(st, 5, clamp_u64(e->total));
-		sqlite3_bind_int64(st, 6, clamp_u64(e->dmarc_pass));
-		sqlite3_bind_int64(st, 7, clamp_u64(e->spf_pass));
-		sqlite3_bind_int64(st, 8, clamp_u64(e->dkim_pass));
-		sqlite3_bind_int64(st, 9, clamp_u64(e->fail_both));
-		sqlite3_bind_int64(st, 10, clamp_u64(e->none));
-		sqlite3_bind_int64(st, 11, clamp_u64(e->quarantine));
-		sqlite3_bind_int64(st, 12, clamp_u64(e->reject));
-		sqlite3_bind_int64(st, 13, r->date_begin);
-		sqlite3_bind_int64(st, 14, r->date_end > r->date_begin ? r->date_end : r->date_begin);
-		rc = sqlite3_step(st);
-		done(st);
-		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-	}
-	s->roll_n = 0;
+	for (size_t i = 0; i < s->rep.cap && rc == SQLITE_OK; i++)
+		if (s->rep.slot[i].used)
+			rc = roll_upsert(s, r->domain, day, reporter_of(r), &s->rep.slot[i]);
+	roll_clear(&s->rep);
 	return rc;
 }
 
-static void roll_clear(struct sqlite_store *s)
+/* writes the batch's sums (inside the batch transaction) and empties them */
+static int bat_flush(struct sqlite_store *s)
 {
-	for (size_t i = 0; i < s->roll_cap; i++)
-		s->roll[i].used = false;
-	s->roll_n = 0;
+	int rc = SQLITE_OK;
+	for (size_t i = 0; i < s->bat.cap && rc == SQLITE_OK; i++) {
+		const struct rollup_slot *e = &s->bat.slot[i];
+		if (e->used)
+			rc = roll_upsert(s, s->grp[e->group].domain, s->grp[e->group].day, s->grp[e->group].reporter, e);
+	}
+	roll_clear(&s->bat);
+	s->ngrp = 0;
+	return rc;
+}
+
+/* adds the complete report's sums to the batch's */
+static int rep_merge(struct sqlite_store *s, const struct agg_report *r)
+{
+	int rc;
+	if ((s->ngrp == STORE_BATCH_REPORTS || s->bat.n + s->rep.n > s->bat.cap / 2) &&
+	    (rc = bat_flush(s)) != SQLITE_OK)
+		return rc;
+	int64_t day = store_day_of(r->date_begin);
+	const char *reporter = reporter_of(r);
+	unsigned g = 0;
+	while (g < s->ngrp && (s->grp[g].day != day || strcmp(s->grp[g].domain, r->domain) != 0 ||
+			       strcmp(s->grp[g].reporter, reporter) != 0))
+		g++;
+	if (g == s->ngrp) {
+		snprintf(s->grp[g].domain, sizeof s->grp[g].domain, "%s", r->domain);
+		snprintf(s->grp[g].reporter, sizeof s->grp[g].reporter, "%s", reporter);
+		s->grp[g].day = day;
+		s->ngrp++;
+	}
+	for (size_t i = 0; i < s->rep.cap && s->rep.n > 0; i++) {
+		struct rollup_slot *e = &s->rep.slot[i];
+		if (!e->used)
+			continue;
+		struct rollup_slot *b = roll_slot(&s->bat, g, &e->ip, e->text);
+		if (b->total == 0 && b->first_seen == 0 && b->last_seen == 0) {
+			b->first_seen = e->first_seen;
+			b->last_seen = e->last_seen;
+		}
+		b->total += e->total;
+		b->dmarc_pass += e->dmarc_pass;
+		b->spf_pass += e->spf_pass;
+		b->dkim_pass += e->dkim_pass;
+		b->fail_both += e->fail_both;
+		b->none += e->none;
+		b->quarantine += e->quarantine;
+		b->reject += e->reject;
+		if (e->first_seen < b->first_seen)
+			b->first_seen = e->first_seen;
+		if (e->last_seen > b->last_seen)
+			b->last_seen = e->last_seen;
+		e->used = false;
+		s->rep.n--;
+	}
+	s->rep.n = 0;
+	return SQLITE_OK;
+}
+
+/* after a failure that leaves the batch inconsistent: rolls all of it back */
+static void batch_lost(struct sqlite_store *s)
+{
+	roll_clear(&s->rep);
+	roll_clear(&s->bat);
+	s->ngrp = 0;
+	s->batch = false;
+	s->in_report = false;
+	rollback(s);
 }
 
 /* ends the batch transaction (COMMIT), if one is open */
@@ -736,12 +913,14 @@ static int batch_commit(struct sqlite_store *s)
 {
 	if (!s->batch)
 		return SQLITE_OK;
+	int rc = bat_flush(s);
 	s->batch = false;
 	s->batch_reports = 0;
 	s->batch_records = 0;
-	int rc = exec_stmt(s, Q_COMMIT);
+	if (rc == SQLITE_OK)
+		rc = exec_stmt(s, Q_COMMIT);
 	if (rc != SQLITE_OK)
-		rollback(s);
+		batch_lost(s);
 	return rc;
 }
 
@@ -749,7 +928,7 @@ static int batch_commit(struct sqlite_store *s)
 static int batch_open(struct sqlite_store *s)
 {
 	if (s->batch && sqlite3_get_autocommit(s->db))
-		s->batch = false; /* SQLite rolled it back after an I/O error */
+		batch_lost(s); /* SQLite rolled it back after an I/O error */
 	if (s->batch)
 		return SQLITE_OK;
 	int rc = exec_stmt(s, Q_BEGIN);
@@ -766,7 +945,7 @@ static int batch_open(struct sqlite_store *s)
 static int tx_begin(struct sqlite_store *s)
 {
 	if (s->batch && sqlite3_get_autocommit(s->db))
-		s->batch = false; /* SQLite rolled it back after an I/O error */
+		batch_lost(s); /* SQLite rolled it back after an I/O error */
 	return exec_stmt(s, s->batch ? Q_SAVEPOINT : Q_BEGIN);
 }
 
@@ -879,7 +1058,7 @@ static enum store_status sq_agg_begin(struct store *base, const struct agg_repor
 	s->report_row = sqlite3_last_insert_rowid(s->db);
 	s->report_nrec = 0;
 	s->in_report = true;
-	roll_clear(s);
+	roll_clear(&s->rep);
 	if (id_r != NULL)
 		*id_r = s->report_row;
 	return STORE_OK;
@@ -893,22 +1072,24 @@ fail:
 	return fail_status(rc);
 }
 
-static int insert_auth(struct sqlite_store *s, int64_t rec_id, const char *kind, const struct agg_auth *a)
+/* a record's DKIM or SPF results as stored: one per line, fields
+   tab-separated (see migration 2); the middle field is the selector (dkim)
+   or the scope (spf) */
+static void join_auth(const struct agg_auth *a, unsigned n, bool dkim, char *out, size_t outlen)
 {
-	int rc;
-	sqlite3_stmt *st = stmt(s, Q_AUTH_INSERT, &rc);
-	if (st == NULL)
-		return rc;
-	sqlite3_bind_int64(st, 1, rec_id);
-	bind_text(st, 2, kind);
-	bind_text(st, 3, a->domain);
-	bind_text(st, 4, a->selector);
-	bind_text(st, 5, a->scope);
-	bind_text(st, 6, a->result);
-	bind_text(st, 7, a->human);
-	rc = sqlite3_step(st);
-	done(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+	size_t off = 0;
+	out[0] = '\0';
+	for (unsigned i = 0; i < n; i++) {
+		if (i > 0)
+			put_str(out, outlen, &off, "\n");
+		put_str(out, outlen, &off, a[i].domain);
+		put_str(out, outlen, &off, "\t");
+		put_str(out, outlen, &off, dkim ? a[i].selector : a[i].scope);
+		put_str(out, outlen, &off, "\t");
+		put_str(out, outlen, &off, a[i].result);
+		put_str(out, outlen, &off, "\t");
+		put_str(out, outlen, &off, a[i].human);
+	}
 }
 
 static enum store_status sq_agg_record(struct store *base, const struct agg_report *r,
@@ -921,10 +1102,15 @@ static enum store_status sq_agg_record(struct store *base, const struct agg_repo
 		return STORE_ERROR;
 	}
 	char ip[IP_STRLEN];
-	ip_format(&rec->source_ip, ip);
+	ip_text(&rec->source_ip, ip);
 	char reasons[AGG_MAX_REASONS * 300];
 	join_reasons(rec, reasons, sizeof reasons);
 	int64_t count = clamp_u64(rec->count);
+
+	/* AGG_MAX_AUTH results of at most 255 + 127 + 15 + 255 + 4 bytes */
+	char dkims[AGG_MAX_AUTH * 660], spfs[AGG_MAX_AUTH * 660];
+	join_auth(dkim, rec->ndkim, true, dkims, sizeof dkims);
+	join_auth(spf, rec->nspf, false, spfs, sizeof spfs);
 
 	int rc;
 	sqlite3_stmt *st = stmt(s, Q_RECORD_INSERT, &rc);
@@ -940,24 +1126,21 @@ static enum store_status sq_agg_record(struct store *base, const struct agg_repo
 	bind_text(st, 8, rec->envelope_from);
 	bind_text(st, 9, rec->envelope_to);
 	bind_text(st, 10, reasons);
+	bind_text(st, 11, dkims);
+	bind_text(st, 12, spfs);
 	rc = sqlite3_step(st);
 	done(st);
 	if (rc != SQLITE_DONE)
 		goto fail;
-	int64_t rec_id = sqlite3_last_insert_rowid(s->db);
-	for (unsigned i = 0; i < rec->ndkim; i++)
-		if ((rc = insert_auth(s, rec_id, "dkim", &dkim[i])) != SQLITE_OK)
-			goto fail;
-	for (unsigned i = 0; i < rec->nspf; i++)
-		if ((rc = insert_auth(s, rec_id, "spf", &spf[i])) != SQLITE_OK)
-			goto fail;
 	s->report_nrec++;
 
 	/* a report with more distinct sources than the table holds writes
 	   partial sums (the upsert adds them up): memory stays bounded */
-	if (s->roll_n >= s->roll_cap / 2 && (rc = roll_flush(s, r)) != SQLITE_OK)
+	if (s->rep.n >= s->rep.cap / 2 && (rc = rep_flush(s, r)) != SQLITE_OK)
 		goto fail;
-	struct rollup_slot *e = roll_slot(s, &rec->source_ip);
+	struct rollup_slot *e = roll_slot(&s->rep, 0, &rec->source_ip, ip);
+	e->first_seen = r->date_begin;
+	e->last_seen = r->date_end > r->date_begin ? r->date_end : r->date_begin;
 	uint64_t c = rec->count;
 	bool dkim_ok = strcmp(rec->dkim_eval, "pass") == 0;
 	bool spf_ok = strcmp(rec->spf_eval, "pass") == 0;
@@ -988,12 +1171,10 @@ static void sq_agg_abort(struct store *base)
 	if (!s->in_report)
 		return;
 	s->in_report = false;
-	roll_clear(s);
+	roll_clear(&s->rep);
 	/* the report alone is undone; the batch goes on */
-	if (exec_stmt(s, Q_ROLLBACK_TO) != SQLITE_OK || exec_stmt(s, Q_RELEASE) != SQLITE_OK) {
-		s->batch = false;
-		rollback(s);
-	}
+	if (exec_stmt(s, Q_ROLLBACK_TO) != SQLITE_OK || exec_stmt(s, Q_RELEASE) != SQLITE_OK)
+		batch_lost(s);
 }
 
 static enum store_status sq_agg_end(struct store *base, const struct agg_report *r, char *err, size_t errlen)
@@ -1005,8 +1186,6 @@ static enum store_status sq_agg_end(struct store *base, const struct agg_report 
 		snprintf(err, errlen, "store_agg_end: no report open");
 		return STORE_ERROR;
 	}
-	if ((rc = roll_flush(s, r)) != SQLITE_OK)
-		goto fail;
 	what = "agg_report";
 	sqlite3_stmt *st = stmt(s, Q_REPORT_FINISH, &rc);
 	if (st == NULL)
@@ -1025,12 +1204,18 @@ static enum store_status sq_agg_end(struct store *base, const struct agg_report 
 	s->in_report = false;
 	s->batch_reports++;
 	s->batch_records += s->report_nrec;
-	if (s->batch_reports >= STORE_BATCH_REPORTS || s->batch_records >= STORE_BATCH_RECORDS) {
+	what = "rollup_day";
+	rc = rep_merge(s, r);
+	if (rc == SQLITE_OK &&
+	    (s->batch_reports >= STORE_BATCH_REPORTS || s->batch_records >= STORE_BATCH_RECORDS)) {
 		what = "commit";
-		if ((rc = batch_commit(s)) != SQLITE_OK) {
-			db_err(s, rc, what, err, errlen);
-			return fail_status(rc);
-		}
+		rc = batch_commit(s);
+	}
+	if (rc != SQLITE_OK) {
+		/* the batch's rollups are half written: all of it goes */
+		batch_lost(s);
+		db_err(s, rc, what, err, errlen);
+		return fail_status(rc);
 	}
 	return STORE_OK;
 fail:
@@ -1116,9 +1301,9 @@ static enum store_status sq_import_errors(struct store *base, int (*cb)(void *, 
 					  void *ctx)
 {
 	struct sqlite_store *s = sq(base);
-	int src = settle(s);
-	if (src != SQLITE_OK)
-		return fail_status(src);
+	int pre = settle(s);
+	if (pre != SQLITE_OK)
+		return fail_status(pre);
 	int rc;
 	sqlite3_stmt *st = stmt(s, Q_ERR_LIST, &rc);
 	if (st == NULL)
@@ -1144,9 +1329,9 @@ static enum store_status sq_import_errors(struct store *base, int (*cb)(void *, 
 static enum store_status sq_raw_get(struct store *base, bool error_table, int64_t id, void **raw_r, size_t *len_r)
 {
 	struct sqlite_store *s = sq(base);
-	int src = settle(s);
-	if (src != SQLITE_OK)
-		return fail_status(src);
+	int pre = settle(s);
+	if (pre != SQLITE_OK)
+		return fail_status(pre);
 	int rc;
 	sqlite3_stmt *st = stmt(s, error_table ? Q_RAW_OF_ERR : Q_RAW_OF_REPORT, &rc);
 	if (st == NULL)
@@ -1320,9 +1505,9 @@ static enum store_status sq_agg_summary(struct store *base, const char *domain, 
 					struct store_summary *out)
 {
 	struct sqlite_store *s = sq(base);
-	int src = settle(s);
-	if (src != SQLITE_OK)
-		return fail_status(src);
+	int pre = settle(s);
+	if (pre != SQLITE_OK)
+		return fail_status(pre);
 	bool d = domain != NULL;
 	int rc;
 	/* one read transaction: every part sees the same snapshot */
@@ -1384,9 +1569,9 @@ static enum store_status sq_agg_sources(struct store *base, const char *domain, 
 					int (*cb)(void *, const struct store_source *), void *ctx)
 {
 	struct sqlite_store *s = sq(base);
-	int src = settle(s);
-	if (src != SQLITE_OK)
-		return fail_status(src);
+	int pre = settle(s);
+	if (pre != SQLITE_OK)
+		return fail_status(pre);
 	int rc;
 	sqlite3_stmt *st = stmt(s, domain != NULL ? Q_SOURCES_D : Q_SOURCES_A, &rc);
 	if (st == NULL)
@@ -1421,9 +1606,9 @@ static enum store_status sq_agg_source_reporters(struct store *base, const struc
 						 int64_t since, char *out, size_t outlen)
 {
 	struct sqlite_store *s = sq(base);
-	int src = settle(s);
-	if (src != SQLITE_OK)
-		return fail_status(src);
+	int pre = settle(s);
+	if (pre != SQLITE_OK)
+		return fail_status(pre);
 	char ipt[IP_STRLEN];
 	ip_format(ip, ipt);
 	int rc;
@@ -1464,9 +1649,9 @@ static enum store_status sq_abuse_last(struct store *base, const char *contact, 
 				       int64_t *when_r)
 {
 	struct sqlite_store *s = sq(base);
-	int src = settle(s);
-	if (src != SQLITE_OK)
-		return fail_status(src);
+	int pre = settle(s);
+	if (pre != SQLITE_OK)
+		return fail_status(pre);
 	char ipt[IP_STRLEN];
 	ip_format(ip, ipt);
 	int rc;
@@ -1491,9 +1676,9 @@ static enum store_status sq_abuse_log(struct store *base, const char *contact, c
 				      const char *domain, int64_t when, const char *status, const char *message_id)
 {
 	struct sqlite_store *s = sq(base);
-	int src = settle(s);
-	if (src != SQLITE_OK)
-		return fail_status(src);
+	int pre = settle(s);
+	if (pre != SQLITE_OK)
+		return fail_status(pre);
 	char ipt[IP_STRLEN];
 	ip_format(ip, ipt);
 	int rc;
@@ -1514,9 +1699,9 @@ static enum store_status sq_abuse_log(struct store *base, const char *contact, c
 static enum store_status sq_cache_get(struct store *base, const char *key, int64_t now, char **value_r)
 {
 	struct sqlite_store *s = sq(base);
-	int src = settle(s);
-	if (src != SQLITE_OK)
-		return fail_status(src);
+	int pre = settle(s);
+	if (pre != SQLITE_OK)
+		return fail_status(pre);
 	int rc;
 	sqlite3_stmt *st = stmt(s, Q_CACHE_GET, &rc);
 	if (st == NULL)
@@ -1539,9 +1724,9 @@ static enum store_status sq_cache_get(struct store *base, const char *key, int64
 static enum store_status sq_cache_put(struct store *base, const char *key, const char *value, int64_t expires)
 {
 	struct sqlite_store *s = sq(base);
-	int src = settle(s);
-	if (src != SQLITE_OK)
-		return fail_status(src);
+	int pre = settle(s);
+	if (pre != SQLITE_OK)
+		return fail_status(pre);
 	int rc;
 	sqlite3_stmt *st = stmt(s, Q_CACHE_PUT, &rc);
 	if (st == NULL)

@@ -1,8 +1,11 @@
 /*
- * Fuzz target: aggregate-report XML (agg_parse). Checks the parser's
- * promises on every input: a refusal says why and returns nothing; an
- * accepted report has consistent counts, strings that are terminated,
- * valid UTF-8 and free of control characters, and keywords from the sets.
+ * Fuzz target: aggregate-report XML (agg_parse and agg_parse_stream).
+ * Checks the parser's promises on every input: a refusal says why and
+ * returns nothing; an accepted report has consistent counts, strings that
+ * are terminated, valid UTF-8 and free of control characters, and keywords
+ * from the sets; the stream agrees with the whole-report parse (begin at
+ * most once and before any record, end only for a valid report, the same
+ * records and total), and stopping at begin never reads further.
  */
 #include <stdint.h>
 #include <string.h>
@@ -39,6 +42,43 @@ static void check_kw(const char *s, const char *const *set)
 	__builtin_trap();
 }
 
+struct stream_count {
+	int begins, ends, stop;
+	size_t records;
+	uint64_t total;
+};
+
+static int sc_begin(void *ctx, const struct agg_report *meta)
+{
+	struct stream_count *c = ctx;
+	if (c->begins++ != 0 || c->records != 0 || meta->nrec != 0 || meta->report_id[0] == '\0' ||
+	    meta->domain[0] == '\0')
+		__builtin_trap();
+	return c->stop;
+}
+
+static int sc_record(void *ctx, const struct agg_report *meta, const struct agg_record *rec,
+		     const struct agg_auth *dkim, const struct agg_auth *spf)
+{
+	struct stream_count *c = ctx;
+	if (c->begins != 1 || c->ends != 0 || meta->nrec != ++c->records || rec->ndkim > AGG_MAX_AUTH ||
+	    rec->nspf > AGG_MAX_AUTH || (rec->ndkim > 0 && dkim[rec->ndkim - 1].result[0] == '\0') ||
+	    (rec->nspf > 0 && spf[rec->nspf - 1].result[0] == '\0'))
+		__builtin_trap();
+	c->total += rec->count;
+	return 0;
+}
+
+static int sc_end(void *ctx, const struct agg_report *meta)
+{
+	struct stream_count *c = ctx;
+	if (c->begins != 1 || c->ends++ != 0 || meta->nrec != c->records || meta->total_count != c->total)
+		__builtin_trap();
+	return 0;
+}
+
+static const struct agg_stream_ops sc_ops = { .begin = sc_begin, .record = sc_record, .end = sc_end };
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const disp[] = { "none", "quarantine", "reject", "pass", NULL };
@@ -50,11 +90,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct agg_report *r = (struct agg_report *)1;
 	char err[256];
 	err[0] = '\0';
+	struct stream_count sc = { 0 }, stop = { .stop = 1 };
+	int src = agg_parse_stream(data, size, &lim, &sc_ops, &sc, err, sizeof err);
+	int stoprc = agg_parse_stream(data, size, &lim, &sc_ops, &stop, NULL, 0);
+	if (stop.records != 0 || stop.ends != 0 || (stoprc == 1) != (stop.begins == 1) || stoprc == 0 || stoprc == -2)
+		__builtin_trap(); /* a quiet stop at begin hands nothing more over */
+	err[0] = '\0';
 	if (agg_parse(data, size, &lim, &r, err, sizeof err) != 0) {
-		if (r != NULL || err[0] == '\0')
+		if (r != NULL || err[0] == '\0' || src != -1 || sc.ends != 0)
 			__builtin_trap(); /* a refusal always says why, returns nothing */
 		return 0;
 	}
+	if (src != 0 || sc.ends != 1 || sc.records != r->nrec || sc.total != r->total_count)
+		__builtin_trap(); /* the stream and the whole report agree */
 	if (r == NULL || r->nrec > r->caprec || (lim.max_records && r->nrec > lim.max_records))
 		__builtin_trap();
 	STR(r->org_name);

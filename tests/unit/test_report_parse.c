@@ -601,6 +601,156 @@ static void test_inline(void **state)
 	}
 }
 
+/* ---- streaming ---- */
+
+struct stream_log {
+	int begins, records, ends;
+	int stop_begin;      /* begin returns this */
+	int fail_record_at;  /* record n (1-based) returns -1; 0 never */
+	int fail_end;        /* end returns -1 */
+	char rid[256];
+	uint64_t sum;        /* counts seen in record callbacks */
+	size_t nrec_at_end;
+	uint64_t total_at_end;
+	unsigned ndkim, nspf;
+	char last_dkim[600], last_spf[600];
+	const struct agg_record *recptr; /* the buffer is reused */
+	bool same_buffer;
+};
+
+static int log_begin(void *ctx, const struct agg_report *meta)
+{
+	struct stream_log *l = ctx;
+	l->begins++;
+	assert_null(meta->rec);
+	assert_int_equal(meta->nrec, 0);
+	snprintf(l->rid, sizeof l->rid, "%s", meta->report_id);
+	return l->stop_begin;
+}
+
+static int log_record(void *ctx, const struct agg_report *meta, const struct agg_record *rec,
+		      const struct agg_auth *dkim, const struct agg_auth *spf)
+{
+	struct stream_log *l = ctx;
+	l->records++;
+	assert_int_equal(meta->nrec, (size_t)l->records);
+	l->sum += rec->count;
+	assert_int_equal(meta->total_count, l->sum);
+	if (l->recptr != NULL && l->recptr != rec)
+		l->same_buffer = false;
+	l->recptr = rec;
+	l->ndkim += rec->ndkim;
+	l->nspf += rec->nspf;
+	if (rec->ndkim > 0)
+		snprintf(l->last_dkim, sizeof l->last_dkim, "%s/%s", dkim[rec->ndkim - 1].domain,
+			 dkim[rec->ndkim - 1].result);
+	if (rec->nspf > 0)
+		snprintf(l->last_spf, sizeof l->last_spf, "%s/%s", spf[rec->nspf - 1].domain, spf[rec->nspf - 1].result);
+	return l->records == l->fail_record_at ? -1 : 0;
+}
+
+static int log_end(void *ctx, const struct agg_report *meta)
+{
+	struct stream_log *l = ctx;
+	l->ends++;
+	l->nrec_at_end = meta->nrec;
+	l->total_at_end = meta->total_count;
+	return l->fail_end ? -1 : 0;
+}
+
+static const struct agg_stream_ops log_ops = { .begin = log_begin, .record = log_record, .end = log_end };
+
+#define AUTH2 "<auth_results><dkim><domain>A.example</domain><result>pass</result></dkim>" \
+	      "<dkim><domain>b.example</domain><result>fail</result></dkim>" \
+	      "<spf><domain>c.example</domain><result>hardfail</result></spf></auth_results>"
+#define SREC(n) "<record><row><source_ip>192.0.2." #n "</source_ip><count>" #n "</count>" \
+		"<policy_evaluated><disposition>none</disposition></policy_evaluated></row>" \
+		"<identifiers><header_from>example.com</header_from></identifiers>" AUTH2 "</record>"
+
+static void test_stream(void **state)
+{
+	static const struct {
+		const char *name, *xml;
+		int stop_begin, fail_record_at, fail_end;
+		int rc;
+		int begins, records, ends;
+		const char *reason; /* substring of err when rc is -1 or -2 */
+	} cases[] = {
+		{ "three records", DOC(SREC(1) SREC(2) SREC(3)), 0, 0, 0, 0, 1, 3, 1, NULL },
+		{ "no records: begin at </feedback>", DOC(""), 0, 0, 0, 0, 1, 0, 1, NULL },
+		{ "duplicate: begin stops quietly", DOC(SREC(1) SREC(2)), 1, 0, 0, 1, 1, 0, 0, NULL },
+		{ "begin aborts", DOC(SREC(1)), -1, 0, 0, -2, 1, 0, 0, "stopped by the begin callback" },
+		{ "record aborts", DOC(SREC(1) SREC(2) SREC(3)), 0, 2, 0, -2, 1, 2, 0, "stopped by the record callback" },
+		{ "end fails", DOC(SREC(1)), 0, 0, 1, -2, 1, 1, 1, "stopped by the end callback" },
+		/* a late error: records were handed over, the parse still fails */
+		{ "bad record after good ones", DOC(SREC(1) SREC(2) REC("<source_ip>x</source_ip>")), 0, 0, 0, -1, 1, 2, 0,
+		  "record 3: row/source_ip: \"x\" is not an IP address" },
+		{ "junk after the document", DOC(SREC(1)) "<x/>", 0, 0, 0, -1, 1, 1, 0, "junk after document element" },
+		{ "record before metadata", "<feedback>" SREC(1) META POL "</feedback>", 0, 0, 0, -1, 0, 0, 0,
+		  "report_metadata: missing before the first record (line 1)" },
+		{ "record before policy", "<feedback>" META SREC(1) POL "</feedback>", 0, 0, 0, -1, 0, 0, 0,
+		  "policy_published: missing before the first record" },
+		{ "report_id missing before records", "<feedback><report_metadata><org_name>O</org_name>"
+		  "<date_range><begin>1</begin><end>2</end></date_range></report_metadata>" POL SREC(1) "</feedback>",
+		  0, 0, 0, -1, 0, 0, 0, "report_metadata/report_id: missing before the first record" },
+		{ "policy again after records", DOC(SREC(1) POL), 0, 0, 0, -1, 1, 1, 0,
+		  "policy_published: element appears twice" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct stream_log l;
+		memset(&l, 0, sizeof l);
+		l.same_buffer = true;
+		l.stop_begin = cases[i].stop_begin;
+		l.fail_record_at = cases[i].fail_record_at;
+		l.fail_end = cases[i].fail_end;
+		char err[512] = "";
+		int rc = agg_parse_stream(cases[i].xml, strlen(cases[i].xml), NULL, &log_ops, &l, err, sizeof err);
+		if (rc != cases[i].rc || l.begins != cases[i].begins || l.records != cases[i].records ||
+		    l.ends != cases[i].ends)
+			fail_msg("%s: rc %d begins %d records %d ends %d (err \"%s\")", cases[i].name, rc, l.begins,
+				 l.records, l.ends, err);
+		if (cases[i].reason != NULL && strstr(err, cases[i].reason) == NULL)
+			fail_msg("%s: got \"%s\", want \"%s\"", cases[i].name, err, cases[i].reason);
+		if (!l.same_buffer)
+			fail_msg("%s: record buffer not reused", cases[i].name);
+		if (l.begins)
+			assert_string_equal(l.rid, "id");
+	}
+
+	/* what the callbacks see: totals at the end, auth results per record */
+	struct stream_log l;
+	memset(&l, 0, sizeof l);
+	const char *xml = DOC(SREC(1) SREC(2) SREC(3));
+	char err[256];
+	assert_int_equal(agg_parse_stream(xml, strlen(xml), NULL, &log_ops, &l, err, sizeof err), 0);
+	assert_int_equal(l.nrec_at_end, 3);
+	assert_int_equal(l.total_at_end, 6);
+	assert_int_equal(l.ndkim, 6);
+	assert_int_equal(l.nspf, 3);
+	assert_string_equal(l.last_dkim, "b.example/fail");
+	assert_string_equal(l.last_spf, "c.example/fail");
+
+	/* the record limit holds while streaming; NULL callbacks are allowed */
+	static const struct agg_stream_ops none = { NULL, NULL, NULL };
+	struct agg_limits lim = { 2 };
+	assert_int_equal(agg_parse_stream(xml, strlen(xml), &lim, &none, NULL, err, sizeof err), -1);
+	assert_non_null(strstr(err, "more than 2 records (the limit)"));
+	lim.max_records = 3;
+	assert_int_equal(agg_parse_stream(xml, strlen(xml), &lim, &none, NULL, err, sizeof err), 0);
+
+	/* the agg_parse wrapper gives the same records with their results */
+	struct agg_report *r;
+	assert_int_equal(parse_str(xml, &r, err, sizeof err), 0);
+	assert_int_equal(r->nrec, 3);
+	assert_int_equal(r->total_count, 6);
+	assert_int_equal(r->rec[2].ndkim, 2);
+	assert_string_equal(agg_dkim(r, &r->rec[2], 0)->domain, "a.example");
+	assert_string_equal(agg_dkim(r, &r->rec[2], 1)->result, "fail");
+	assert_string_equal(agg_spf(r, &r->rec[1], 0)->result, "fail");
+	assert_int_equal(r->rec[1].dkim_first, 2);
+	agg_report_free(&r);
+}
+
 static void test_values(void **state)
 {
 	struct agg_report *r;
@@ -758,6 +908,7 @@ int main(void)
 		cmocka_unit_test(test_corpus_quirks),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_inline),
+		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_limits),
 	};

@@ -171,7 +171,12 @@ static void test_insert_and_duplicate(void **state)
 	assert_true(ida > 0 && idb > ida);
 	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_report"), 2);
 	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record"), 6);
-	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_auth"), 12);
+	/* schema 2: a record's DKIM and SPF results live in its row (one per
+	   line, fields tab-separated), no longer one agg_auth row each */
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record WHERE dkim LIKE 'example.com' || char(9) || 's1'"
+				       " || char(9) || '%' AND spf LIKE 'example.com' || char(9) || 'mfrom' || char(9) || '%'"),
+			 6);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record WHERE instr(dkim, char(10)) > 0"), 0);
 	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM raw_blob"), 2);
 	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record WHERE source_ip = '2001:db8::1'"), 1);
 	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record WHERE reasons = 'forwarded'"), 6);
@@ -440,6 +445,148 @@ static void test_tempfail(void **state)
 	free_report(a);
 }
 
+/* streams report r (built with make_report) through begin/record/end */
+static enum store_status stream_report(struct fixture *f, const struct agg_report *r, const char *raw,
+				       int64_t *id_r, bool finish)
+{
+	char err[256] = "";
+	enum store_status st = store_agg_begin(f->s, r, raw, strlen(raw), "stream.xml", id_r, err, sizeof err);
+	if (st != STORE_OK)
+		return st;
+	for (size_t i = 0; i < r->nrec; i++) {
+		const struct agg_record *rec = &r->rec[i];
+		st = store_agg_record(f->s, r, rec, agg_dkim(r, rec, 0), agg_spf(r, rec, 0), err, sizeof err);
+		if (st != STORE_OK)
+			return st;
+	}
+	return finish ? store_agg_end(f->s, r, err, sizeof err) : STORE_OK;
+}
+
+static void test_stream_batch(void **state)
+{
+	struct fixture *f = *state;
+	char err[256] = "";
+	int64_t ida = 0, idb = 0, id = 0;
+	struct agg_report *a = make_report("org-a", "S-1", "example.com", DAY0, recs_a, 4);
+	struct agg_report *b = make_report("org-b", "S-2", "example.com", DAY0, recs_b, 2);
+
+	/* A goes in; B is aborted half-way (a parse error after some records) */
+	assert_int_equal(stream_report(f, a, "raw S-1", &ida, true), STORE_OK);
+	assert_true(ida > 0);
+	assert_int_equal(stream_report(f, b, "raw S-2", &idb, false), STORE_OK);
+	store_agg_abort(f->s);
+	store_agg_abort(f->s); /* nothing open: no-op */
+	/* a duplicate of A is seen before the batch is committed */
+	assert_int_equal(store_agg_begin(f->s, a, "other", 5, "again.xml", &id, err, sizeof err), STORE_DUPLICATE);
+	assert_int_equal(id, ida);
+	assert_non_null(strstr(err, "already imported"));
+	/* an import error joins the batch */
+	assert_int_equal(store_import_error(f->s, "bad.xml", "broken", "junk", 4, err, sizeof err), STORE_OK);
+	/* batched: another connection sees nothing yet */
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_report"), 0);
+	assert_int_equal(store_flush(f->s, err, sizeof err), STORE_OK);
+	assert_int_equal(store_flush(f->s, err, sizeof err), STORE_OK); /* nothing open */
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_report"), 1);
+	assert_int_equal(count_rows(f, "SELECT nrec FROM agg_report"), 4);
+	assert_int_equal(count_rows(f, "SELECT total_count FROM agg_report"), 25);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record"), 4);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM import_error"), 1);
+	/* B left nothing: no raw bytes, no rollups under org-b */
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM raw_blob"), 2);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM rollup_day WHERE reporter = 'org-b'"), 0);
+	/* rollups summed per source IP within the report: 192.0.2.4 twice */
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM rollup_day"), 3);
+	assert_int_equal(count_rows(f, "SELECT total FROM rollup_day WHERE source_ip = '192.0.2.4'"), 15);
+	assert_int_equal(count_rows(f, "SELECT dmarc_pass FROM rollup_day WHERE source_ip = '192.0.2.4'"), 10);
+	assert_int_equal(count_rows(f, "SELECT fail_both FROM rollup_day WHERE source_ip = '192.0.2.4'"), 5);
+	assert_int_equal(count_rows(f, "SELECT disp_reject FROM rollup_day WHERE source_ip = '192.0.2.4'"), 5);
+
+	/* a read through the store commits the batch first */
+	assert_int_equal(stream_report(f, b, "raw S-2", &idb, true), STORE_OK);
+	struct store_summary sum;
+	assert_int_equal(store_agg_summary(f->s, NULL, 0, &sum), STORE_OK);
+	assert_int_equal(sum.reports, 2);
+	assert_int_equal(sum.c.total, 28);
+	store_summary_free(&sum);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_report"), 2);
+
+	/* a second report of the same reporter, domain and day adds to the
+	   same rollup rows */
+	struct agg_report *a2 = make_report("org-a", "S-1b", "example.com", DAY0 + 7200, recs_a, 4);
+	assert_int_equal(stream_report(f, a2, "raw S-1b", NULL, true), STORE_OK);
+	assert_int_equal(store_flush(f->s, err, sizeof err), STORE_OK);
+	free_report(a2);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM rollup_day WHERE reporter = 'org-a'"), 3);
+	assert_int_equal(count_rows(f, "SELECT total FROM rollup_day WHERE source_ip = '192.0.2.4'"
+				       " AND reporter = 'org-a'"), 30);
+	assert_int_equal(count_rows(f, "SELECT last_seen FROM rollup_day WHERE source_ip = '192.0.2.4'"
+				       " AND reporter = 'org-a'"), DAY0 + 7200 + 86399);
+
+	/* misuse is refused, not crashed */
+	assert_int_equal(store_agg_end(f->s, a, err, sizeof err), STORE_ERROR);
+	free_report(a);
+	free_report(b);
+
+	/* store_close commits an open batch */
+	struct agg_report *c = make_report("org-c", "S-3", "example.com", DAY0, recs_b, 2);
+	assert_int_equal(stream_report(f, c, "raw S-3", NULL, true), STORE_OK);
+	free_report(c);
+	store_close(&f->s);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_report"), 4); /* S-1, S-2, S-1b, S-3 */
+	f->s = store_open(&f->cfg, err, sizeof err);
+	assert_non_null(f->s);
+}
+
+/* addresses are stored as ip_format writes them; a report with more
+   distinct sources than the in-memory rollup table holds still sums right */
+static void test_stream_ips_and_rollup_overflow(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *ip;
+	} ips[] = { { "0.0.0.0" }, { "9.10.99.100" }, { "255.255.255.255" }, { "10.0.0.1" }, { "::ffff:1.2.3.4" },
+		    { "2001:db8::" } };
+	struct rec_spec spec[sizeof ips / sizeof ips[0]];
+	for (size_t i = 0; i < sizeof ips / sizeof ips[0]; i++)
+		spec[i] = (struct rec_spec){ ips[i].ip, 1, "none", "pass", "pass" };
+	struct agg_report *r = make_report("org-a", "IP-1", "example.com", DAY0, spec, sizeof ips / sizeof ips[0]);
+	char err[256] = "";
+	assert_int_equal(store_agg_insert(f->s, r, "ips", 3, "ips.xml", NULL, err, sizeof err), STORE_OK);
+	for (size_t i = 0; i < sizeof ips / sizeof ips[0]; i++) {
+		char want[IP_STRLEN], sql[256];
+		ip_format(&r->rec[i].source_ip, want);
+		snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM agg_record WHERE source_ip = '%s'", want);
+		if (count_rows(f, sql) != 1)
+			fail_msg("%s not stored as %s", ips[i].ip, want);
+		snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM rollup_day WHERE source_ip = '%s'", want);
+		if (count_rows(f, sql) != 1)
+			fail_msg("%s: no rollup as %s", ips[i].ip, want);
+	}
+	free_report(r);
+
+	/* 6000 distinct sources, each twice (12000 records): partial sums are
+	   written when the table fills and add up */
+	enum { NIP = 6000 };
+	struct rec_spec *many = xcalloc(2 * NIP, sizeof *many);
+	char (*txt)[IP_STRLEN] = xcalloc(NIP, sizeof *txt);
+	for (int i = 0; i < NIP; i++) {
+		snprintf(txt[i], sizeof txt[i], "10.%d.%d.%d", i / 65536, i / 256 % 256, i % 256);
+		many[i] = (struct rec_spec){ txt[i], 2, "none", "fail", "fail" };
+		many[NIP + i] = (struct rec_spec){ txt[i], 3, "reject", "fail", "pass" };
+	}
+	r = make_report("org-b", "MANY", "example.net", DAY0, many, 2 * NIP);
+	assert_int_equal(store_agg_insert(f->s, r, "many", 4, "many.xml", NULL, err, sizeof err), STORE_OK);
+	free_report(r);
+	xfree(many);
+	xfree(txt);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM rollup_day WHERE domain = 'example.net'"), NIP);
+	assert_int_equal(count_rows(f, "SELECT SUM(total) FROM rollup_day WHERE domain = 'example.net'"), 5 * NIP);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM rollup_day WHERE domain = 'example.net' AND total = 5"
+				       " AND spf_aligned_pass = 3 AND fail_both = 2 AND disp_none = 2 AND disp_reject = 3"),
+			 NIP);
+	assert_int_equal(count_rows(f, "SELECT nrec FROM agg_report WHERE report_id = 'MANY'"), 2 * NIP);
+}
+
 static void test_failure_reports(void **state)
 {
 	struct fixture *f = *state;
@@ -523,7 +670,9 @@ static void test_reopen_and_schema(void **state)
 	assert_null(f->s);
 	assert_non_null(strstr(err, "newer"));
 	sqlite3_open(f->path, &db);
-	sqlite3_exec(db, "UPDATE schema_version SET version = 1", NULL, NULL, NULL);
+	char restore[64];
+	snprintf(restore, sizeof restore, "UPDATE schema_version SET version = %d", store_sqlite_schema_version());
+	sqlite3_exec(db, restore, NULL, NULL, NULL);
 	sqlite3_close(db);
 	f->s = store_open(&f->cfg, err, sizeof err);
 	assert_non_null(f->s);
@@ -545,6 +694,46 @@ static void test_reopen_and_schema(void **state)
 }
 
 /* months of rollups: the summary statements use an index, never a full scan */
+/* a schema 1 database (results in agg_auth) is migrated: the results move
+   into their record rows */
+static void test_migrate_v1(void **state)
+{
+	struct fixture *f = *state;
+	int64_t ida, idb;
+	insert_ab(f, &ida, &idb);
+	store_close(&f->s);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	char *msg = NULL;
+	const char *to_v1 =
+		"ALTER TABLE agg_record DROP COLUMN dkim; ALTER TABLE agg_record DROP COLUMN spf;"
+		"CREATE TABLE agg_auth (id INTEGER PRIMARY KEY, record INTEGER NOT NULL REFERENCES agg_record(id)"
+		" ON DELETE CASCADE, kind TEXT NOT NULL, domain TEXT NOT NULL, selector TEXT NOT NULL,"
+		" scope TEXT NOT NULL, result TEXT NOT NULL, human TEXT NOT NULL);"
+		"CREATE INDEX agg_auth_record ON agg_auth (record);"
+		"CREATE INDEX agg_record_ip ON agg_record (source_ip);"
+		"INSERT INTO agg_auth (record, kind, domain, selector, scope, result, human) VALUES"
+		" (1, 'dkim', 'd.example', 's1', '', 'pass', ''), (1, 'dkim', 'e.example', 's2', '', 'fail', 'x y'),"
+		" (1, 'spf', 'd.example', '', 'mfrom', 'pass', '');"
+		"UPDATE schema_version SET version = 1;";
+	if (sqlite3_exec(db, to_v1, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("to v1: %s", msg);
+	sqlite3_close(db);
+	char err[256] = "";
+	f->s = store_open(&f->cfg, err, sizeof err);
+	if (f->s == NULL)
+		fail_msg("migrate: %s", err);
+	assert_int_equal(count_rows(f, "SELECT version FROM schema_version"), store_sqlite_schema_version());
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('agg_auth', 'agg_record_ip')"),
+			 0);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record WHERE id = 1 AND dkim = 'd.example' || char(9)"
+				       " || 's1' || char(9) || 'pass' || char(9) || char(10) || 'e.example' || char(9) || 's2'"
+				       " || char(9) || 'fail' || char(9) || 'x y' AND spf = 'd.example' || char(9) || 'mfrom'"
+				       " || char(9) || 'pass' || char(9)"),
+			 1);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record WHERE id <> 1 AND dkim = '' AND spf = ''"), 5);
+}
+
 static void test_query_plans(void **state)
 {
 	struct fixture *f = *state;
@@ -617,9 +806,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tempfail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_ips_and_rollup_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_reports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abuse_and_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_and_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
