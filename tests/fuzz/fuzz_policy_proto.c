@@ -125,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[tl] = '\0';
 	char out[600];
 	size_t n = policy_reply_format(out, sizeof out, "REJECT", text);
-	if (n < 16 || out[n - 1] != '\n' || out[n - 2] != '\n' || memchr(out, '\n', n - 2) ||
+	if (n < 15 || out[n - 1] != '\n' || out[n - 2] != '\n' || memchr(out, '\n', n - 2) ||
 	    memchr(out, '\r', n) || strlen(out) != n)
 		__builtin_trap();
 	return 0;
