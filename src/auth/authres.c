@@ -10,6 +10,7 @@
  *   pvalue    = value / [ [ local-part ] "@" ] domain-name
  */
 #include "auth/authres.h"
+#include "core/utf8.h"
 #include "core/buf.h"
 #include "core/mem.h"
 
@@ -66,38 +67,6 @@ static unsigned char ascii_lower(unsigned char ch)
 	return ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch - 'A' + 'a') : ch;
 }
 
-/* length of the valid UTF-8 sequence (RFC 3629) at s[0..n), or 0 */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t need;
-	uint32_t cp;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		need = 1;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		need = 2;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		need = 3;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < need + 1)
-		return 0;
-	for (size_t i = 1; i <= need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-		return 0;
-	if (need == 3 && (cp < 0x10000 || cp > 0x10ffff))
-		return 0;
-	return need + 1;
-}
 
 /* ---- parser ---- */
 
@@ -261,7 +230,7 @@ static int read_quoted(struct cur *c, const char *what, char *out, size_t outsz,
 		}
 		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
 			return fail(c, c->pos, "control character 0x%02x in %s", ch, what);
-		size_t k = utf8_len(c->s + c->pos, c->len - c->pos);
+		size_t k = utf8_seq_len(c->s + c->pos, c->len - c->pos);
 		if (k == 0)
 			return fail(c, c->pos, "invalid UTF-8 byte 0x%02x in %s", ch, what);
 		if (put_bytes(c, start, what, out, outsz, n_r, c->s + c->pos, k) < 0)
@@ -278,7 +247,7 @@ static int read_bare(struct cur *c, const char *what, char *out, size_t outsz, s
 		unsigned char ch = c->s[c->pos];
 		size_t k;
 		if (ch >= 0x80) {
-			k = utf8_len(c->s + c->pos, c->len - c->pos);
+			k = utf8_seq_len(c->s + c->pos, c->len - c->pos);
 			if (k == 0)
 				return fail(c, c->pos, "invalid UTF-8 byte 0x%02x in %s", ch, what);
 		} else if (is_valchar(ch)) {
@@ -633,7 +602,7 @@ static char *clean_text(const char *s, size_t max)
 			i++;
 			continue;
 		}
-		size_t k = utf8_len(p + i, len - i);
+		size_t k = utf8_seq_len(p + i, len - i);
 		const unsigned char *src = p + i;
 		if (k == 0) {
 			src = (const unsigned char *)"?";

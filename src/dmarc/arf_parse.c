@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/utf8.h"
 #include "core/mem.h"
 #include "dmarc/report_input.h"
 
@@ -38,38 +39,6 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	unsigned cp = c & (0x7f >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 /*
  * Appends src (n bytes) to dst (dstlen bytes, NUL-terminated) as printable
@@ -83,7 +52,7 @@ static void clean_append(char *dst, size_t dstlen, const char *src, size_t n)
 	size_t o = strlen(dst);
 	bool space = o > 0 && dst[o - 1] == ' ';
 	for (size_t i = 0; i < n;) {
-		size_t l = utf8_len(s + i, n - i);
+		size_t l = utf8_seq_len(s + i, n - i);
 		if (l == 1 && (s[i] <= 0x20 || s[i] == 0x7f)) {
 			if (o > 0 && !space) {
 				if (o + 2 > dstlen)

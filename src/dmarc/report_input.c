@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/utf8.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -59,38 +60,6 @@ void rin_gmime_init(void)
 
 /* ---- small helpers ---- */
 
-/* length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	unsigned cp = c & (0x7f >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 /* appends name to b as printable UTF-8: controls and bad bytes become '?' */
 static void put_clean(struct buf *b, const char *name)
@@ -98,7 +67,7 @@ static void put_clean(struct buf *b, const char *name)
 	const unsigned char *s = (const unsigned char *)name;
 	size_t n = strlen(name);
 	for (size_t i = 0; i < n;) {
-		size_t l = utf8_len(s + i, n - i);
+		size_t l = utf8_seq_len(s + i, n - i);
 		if (l == 0 || (l == 1 && (s[i] < 0x20 || s[i] == 0x7f))) {
 			if (buf_putc(b, '?') < 0)
 				return;
