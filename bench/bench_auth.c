@@ -30,6 +30,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "bench_common.h"
 #include "auth/authcheck.h"
 #include "auth/dkim.h"
 #include "auth/dkim_canon.h"
@@ -86,34 +87,6 @@ static void die_ssl(const char *what)
 	fprintf(stderr, "bench_auth: %s failed\n", what);
 	ERR_print_errors_fp(stderr);
 	exit(2);
-}
-
-/* ---------- clocks and memory ---------- */
-
-static double clock_s(clockid_t id)
-{
-	struct timespec ts;
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* the process's CPU time: robust against other jobs on a shared machine */
-static double cpu_now(void)
-{
-	return clock_s(CLOCK_PROCESS_CPUTIME_ID);
-}
-
-static double wall_now(void)
-{
-	return clock_s(CLOCK_MONOTONIC);
-}
-
-static long peak_rss_kb(void)
-{
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return -1;
-	return ru.ru_maxrss; /* kilobytes on Linux */
 }
 
 /* ---------- deterministic text ---------- */

@@ -42,6 +42,7 @@
 #include <archive_entry.h>
 #include <expat.h>
 
+#include "bench_common.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/mem.h"
@@ -82,33 +83,6 @@ static char *path_join(const char *dir, const char *name)
 	return buf_steal(&b, NULL);
 }
 
-/* ---------- clocks and memory ---------- */
-
-static double clock_s(clockid_t id)
-{
-	struct timespec ts;
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* the process's CPU time: robust against other jobs on a shared machine */
-static double cpu_now(void)
-{
-	return clock_s(CLOCK_PROCESS_CPUTIME_ID);
-}
-
-static double wall_now(void)
-{
-	return clock_s(CLOCK_MONOTONIC);
-}
-
-static long maxrss_kb(void)
-{
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return -1;
-	return ru.ru_maxrss; /* kilobytes on Linux */
-}
 
 /* a "Vm...:" line of /proc/self/status in kB, -1 if unavailable */
 static long proc_status_kb(const char *key)
@@ -492,7 +466,7 @@ static void phase_end(struct phase *ph)
 	ph->cpu = cpu_now() - ph->cpu;
 	ph->wall = wall_now() - ph->wall;
 	ph->hwm_kb = proc_status_kb("VmHWM");
-	ph->maxrss_kb = maxrss_kb();
+	ph->maxrss_kb = peak_rss_kb();
 }
 
 static void note_error(struct phase *ph, const char *source, const char *what, const char *why)

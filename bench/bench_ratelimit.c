@@ -43,6 +43,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "core/mem.h"
 #include "guard/ratelimit.h"
 
@@ -74,26 +75,11 @@ static void die(const char *fmt, ...)
 	exit(2);
 }
 
-static double clock_s(clockid_t id)
-{
-	struct timespec ts;
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static inline int64_t mono_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static long peak_rss_kb(void)
-{
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return -1;
-	return ru.ru_maxrss;
 }
 
 static inline uint64_t xorshift(uint64_t *s)
