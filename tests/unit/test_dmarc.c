@@ -567,7 +567,7 @@ static void test_dkim_walk_limit(void **state)
 	struct dns_stub *s = dns_stub_new();
 	dns_stub_add_txt(s, "_dmarc.example.com", "v=DMARC1; p=reject", 18, 1);
 	for (int i = 0; i < 20; i++) {
-		char owner[96];
+		char owner[1300];
 		snprintf(owner, sizeof owner, "_dmarc.%s", names[i]);
 		dns_stub_add_txt(s, owner, "v=DMARC1; psd=n", 15, 1);
 	}
