@@ -171,6 +171,11 @@ static void test_insert_and_duplicate(void **state)
 	assert_true(ida > 0 && idb > ida);
 	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_report"), 2);
 	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record"), 6);
+	/* schema 3: a report's records are the ids first_record .. + nrec - 1 */
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_report r WHERE r.nrec = 0 OR r.nrec != (SELECT"
+				       " COUNT(*) FROM agg_record c WHERE c.report = r.id AND c.id BETWEEN r.first_record"
+				       " AND r.first_record + r.nrec - 1)"),
+			 0);
 	/* schema 2: a record's DKIM and SPF results live in its row (one per
 	   line, fields tab-separated), no longer one agg_auth row each */
 	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record WHERE dkim LIKE 'example.com' || char(9) || 's1'"
@@ -712,6 +717,8 @@ static void test_migrate_v1(void **state)
 		" scope TEXT NOT NULL, result TEXT NOT NULL, human TEXT NOT NULL);"
 		"CREATE INDEX agg_auth_record ON agg_auth (record);"
 		"CREATE INDEX agg_record_ip ON agg_record (source_ip);"
+		"ALTER TABLE agg_report DROP COLUMN first_record;"
+		"CREATE INDEX agg_record_report ON agg_record (report);"
 		"INSERT INTO agg_auth (record, kind, domain, selector, scope, result, human) VALUES"
 		" (1, 'dkim', 'd.example', 's1', '', 'pass', ''), (1, 'dkim', 'e.example', 's2', '', 'fail', 'x y'),"
 		" (1, 'spf', 'd.example', '', 'mfrom', 'pass', '');"
@@ -724,8 +731,14 @@ static void test_migrate_v1(void **state)
 	if (f->s == NULL)
 		fail_msg("migrate: %s", err);
 	assert_int_equal(count_rows(f, "SELECT version FROM schema_version"), store_sqlite_schema_version());
-	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('agg_auth', 'agg_record_ip')"),
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('agg_auth', 'agg_record_ip',"
+				       " 'agg_record_report')"),
 			 0);
+	/* migration 3: each report knows where its records start */
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_report WHERE nrec > 0 AND first_record IS NOT"
+				       " (SELECT MIN(id) FROM agg_record WHERE report = agg_report.id)"),
+			 0);
+	assert_true(count_rows(f, "SELECT COUNT(*) FROM agg_report WHERE first_record IS NOT NULL") > 0);
 	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM agg_record WHERE id = 1 AND dkim = 'd.example' || char(9)"
 				       " || 's1' || char(9) || 'pass' || char(9) || char(10) || 'e.example' || char(9) || 's2'"
 				       " || char(9) || 'fail' || char(9) || 'x y' AND spf = 'd.example' || char(9) || 'mfrom'"
