@@ -150,33 +150,6 @@ static void each_field(const unsigned char *p, size_t n, field_fn fn, void *ctx)
 	xfree(val);
 }
 
-/* decoded bytes of a leaf part or a message part; NUL-terminated, caller frees */
-static unsigned char *part_bytes(GMimeObject *obj, size_t *len_r)
-{
-	GMimeStream *s = g_mime_stream_mem_new();
-	unsigned char *res = NULL;
-	*len_r = 0;
-	if (GMIME_IS_PART(obj)) {
-		GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(obj));
-		if (dw)
-			g_mime_data_wrapper_write_to_stream(dw, s);
-	} else if (GMIME_IS_MESSAGE_PART(obj)) {
-		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
-		if (m)
-			g_mime_object_write_to_stream(GMIME_OBJECT(m), NULL, s);
-	}
-	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(s));
-	if (ba) {
-		res = xmalloc(ba->len + 1);
-		if (ba->len)
-			memcpy(res, ba->data, ba->len);
-		res[ba->len] = 0;
-		*len_r = ba->len;
-	}
-	g_object_unref(s);
-	return res;
-}
-
 static bool is_original_type(GMimeContentType *ct)
 {
 	return ct && (g_mime_content_type_is_type(ct, "message", "rfc822") ||
@@ -418,7 +391,7 @@ int arf_parse(const void *msgdata, size_t len, struct failure_report *f_r, char 
 	}
 
 	size_t fblen;
-	unsigned char *fb = part_bytes(sc.feedback, &fblen);
+	unsigned char *fb = rin_part_bytes(sc.feedback, &fblen);
 	struct fbctx c = { .f = f_r };
 	if (fb)
 		each_field(fb, fblen, fb_field, &c);
@@ -451,7 +424,7 @@ int arf_parse(const void *msgdata, size_t len, struct failure_report *f_r, char 
 
 	if (sc.original) {
 		size_t olen;
-		unsigned char *ob = part_bytes(sc.original, &olen);
+		unsigned char *ob = rin_part_bytes(sc.original, &olen);
 		struct origctx oc = { .f = f_r };
 		if (ob)
 			each_field(ob, olen, orig_field, &oc);

@@ -468,8 +468,8 @@ struct mailscan {
 	unsigned partno;
 };
 
-/* decoded bytes of a leaf part or a message part; NUL-terminated, caller frees */
-static unsigned char *part_bytes(GMimeObject *obj, size_t *len_r)
+/* decoded bytes of a leaf part or a message part (see report_input.h) */
+unsigned char *rin_part_bytes(GMimeObject *obj, size_t *len_r)
 {
 	GMimeStream *s = g_mime_stream_mem_new();
 	unsigned char *res = NULL;
@@ -547,7 +547,7 @@ static void scan_leaf(struct mailscan *ms, GMimeObject *obj)
 	if (!cand)
 		return;
 	size_t len;
-	unsigned char *bytes = part_bytes(obj, &len);
+	unsigned char *bytes = rin_part_bytes(obj, &len);
 	char name[64];
 	if (!filename || !*filename) {
 		snprintf(name, sizeof name, "part%u", ms->partno);
@@ -604,7 +604,7 @@ static void scan_tree(struct mailscan *ms, GMimeObject *obj, int depth, GPtrArra
 static void feedback_type(GMimeObject *fb, char *out, size_t outlen)
 {
 	size_t len;
-	unsigned char *b = part_bytes(fb, &len);
+	unsigned char *b = rin_part_bytes(fb, &len);
 	out[0] = 0;
 	for (size_t pos = 0; b && pos < len;) {
 		unsigned char *nl = memchr(b + pos, '\n', len - pos);

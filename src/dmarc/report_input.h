@@ -102,4 +102,12 @@ int rin_bytes(const char *source, const void *data, size_t len, const struct rin
 /* GMime's one-time initialisation, shared with arf_parse (thread-safe) */
 void rin_gmime_init(void);
 
+/* GMime's object type, declared here so callers need not include gmime.h
+   (C11 allows the repeated typedef) */
+typedef struct _GMimeObject GMimeObject;
+/* the decoded bytes of a leaf part, or a message/rfc822 part serialised;
+   NUL-terminated heap copy (caller frees), *len_r without the NUL; NULL if
+   the part has no content */
+unsigned char *rin_part_bytes(GMimeObject *obj, size_t *len_r);
+
 #endif

@@ -442,6 +442,12 @@ static enum store_status status_of(int rc)
 	}
 }
 
+/* a failed step: busy/locked is temporary, anything else an error */
+static enum store_status failed_status(int rc)
+{
+	return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+}
+
 static void db_err(struct sqlite_store *s, int rc, const char *what, char *err, size_t errlen)
 {
 	if (err != NULL && errlen > 0)
@@ -986,7 +992,7 @@ static int settle(struct sqlite_store *s)
 
 static enum store_status fail_status(int rc)
 {
-	return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	return failed_status(rc);
 }
 
 static enum store_status sq_agg_begin(struct store *base, const struct agg_report *r, const void *raw,
@@ -1270,7 +1276,7 @@ static enum store_status sq_import_error(struct store *base, const char *source,
 	int64_t raw_id;
 	if ((rc = raw_put(s, raw, rawlen, &raw_id, err, errlen)) != SQLITE_OK) {
 		tx_end(s, false);
-		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+		return failed_status(rc);
 	}
 	what = "import_error";
 	/* the same bytes with the same reason are kept once; without bytes,
@@ -1312,7 +1318,7 @@ static enum store_status sq_import_error(struct store *base, const char *source,
 fail:
 	db_err(s, rc, what, err, errlen);
 	tx_end(s, false);
-	return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	return failed_status(rc);
 }
 
 static enum store_status sq_import_errors(struct store *base, int (*cb)(void *, const struct store_import_error *),
@@ -1325,7 +1331,7 @@ static enum store_status sq_import_errors(struct store *base, int (*cb)(void *, 
 	int rc;
 	sqlite3_stmt *st = stmt(s, Q_ERR_LIST, &rc);
 	if (st == NULL)
-		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+		return failed_status(rc);
 	struct store_import_error *e = xmalloc(sizeof *e);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(e, 0, sizeof *e);
@@ -1341,7 +1347,7 @@ static enum store_status sq_import_errors(struct store *base, int (*cb)(void *, 
 	}
 	done(st);
 	xfree(e);
-	return rc == SQLITE_DONE ? STORE_OK : status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	return rc == SQLITE_DONE ? STORE_OK : failed_status(rc);
 }
 
 static enum store_status sq_raw_get(struct store *base, bool error_table, int64_t id, void **raw_r, size_t *len_r)
@@ -1360,7 +1366,7 @@ static enum store_status sq_raw_get(struct store *base, bool error_table, int64_
 	int64_t raw_id = have ? sqlite3_column_int64(st, 0) : 0;
 	done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+		return failed_status(rc);
 	if (!have)
 		return STORE_NOTFOUND;
 	if ((st = stmt(s, Q_RAW_GET, &rc)) == NULL)
@@ -1386,7 +1392,7 @@ static enum store_status sq_raw_get(struct store *base, bool error_table, int64_
 			}
 		}
 	} else if (rc != SQLITE_DONE) {
-		ret = status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+		ret = failed_status(rc);
 	}
 	done(st);
 	return ret;
@@ -1424,7 +1430,7 @@ static enum store_status sq_failure_insert(struct store *base, const struct fail
 	int64_t raw_id;
 	if ((rc = raw_put(s, raw, rawlen, &raw_id, err, errlen)) != SQLITE_OK) {
 		tx_end(s, false);
-		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+		return failed_status(rc);
 	}
 	what = "failure_report";
 	sqlite3_stmt *st = stmt(s, Q_FAIL_INSERT, &rc);
@@ -1476,7 +1482,7 @@ static enum store_status sq_failure_insert(struct store *base, const struct fail
 fail:
 	db_err(s, rc, what, err, errlen);
 	tx_end(s, false);
-	return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	return failed_status(rc);
 }
 
 /* ---- summaries ---- */
@@ -1530,7 +1536,7 @@ static enum store_status sq_agg_summary(struct store *base, const char *domain, 
 	int rc;
 	/* one read transaction: every part sees the same snapshot */
 	if ((rc = exec_stmt(s, Q_BEGIN_READ)) != SQLITE_OK)
-		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+		return failed_status(rc);
 	sqlite3_stmt *st = stmt(s, d ? Q_SUM_REPORTS_D : Q_SUM_REPORTS_A, &rc);
 	if (st == NULL)
 		goto fail;
@@ -1580,7 +1586,7 @@ static enum store_status sq_agg_summary(struct store *base, const char *domain, 
 fail:
 	rollback(s);
 	store_summary_free(out);
-	return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	return failed_status(rc);
 }
 
 static enum store_status sq_agg_sources(struct store *base, const char *domain, int64_t since, bool failing_only,
@@ -1617,7 +1623,7 @@ static enum store_status sq_agg_sources(struct store *base, const char *domain, 
 		}
 	}
 	done(st);
-	return rc == SQLITE_DONE ? STORE_OK : status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	return rc == SQLITE_DONE ? STORE_OK : failed_status(rc);
 }
 
 static enum store_status sq_agg_source_reporters(struct store *base, const struct ipaddr *ip, const char *domain,
@@ -1657,7 +1663,7 @@ static enum store_status sq_agg_source_reporters(struct store *base, const struc
 	}
 	done(st);
 	if (rc != SQLITE_DONE)
-		return status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+		return failed_status(rc);
 	return n > 0 ? STORE_OK : STORE_NOTFOUND;
 }
 
@@ -1684,7 +1690,7 @@ static enum store_status sq_abuse_last(struct store *base, const char *contact, 
 		*when_r = sqlite3_column_int64(st, 0);
 		ret = STORE_OK;
 	} else if (rc != SQLITE_ROW) {
-		ret = status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+		ret = failed_status(rc);
 	}
 	done(st);
 	return ret;
@@ -1711,7 +1717,7 @@ static enum store_status sq_abuse_log(struct store *base, const char *contact, c
 	bind_text(st, 6, message_id);
 	rc = sqlite3_step(st);
 	done(st);
-	return rc == SQLITE_DONE ? STORE_OK : status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	return rc == SQLITE_DONE ? STORE_OK : failed_status(rc);
 }
 
 static enum store_status sq_cache_get(struct store *base, const char *key, int64_t now, char **value_r)
@@ -1733,7 +1739,7 @@ static enum store_status sq_cache_get(struct store *base, const char *key, int64
 		*value_r = xstrdup(t != NULL ? (const char *)t : "");
 		ret = STORE_OK;
 	} else if (rc != SQLITE_DONE) {
-		ret = status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+		ret = failed_status(rc);
 	}
 	done(st);
 	return ret;
@@ -1754,7 +1760,7 @@ static enum store_status sq_cache_put(struct store *base, const char *key, const
 	sqlite3_bind_int64(st, 3, expires);
 	rc = sqlite3_step(st);
 	done(st);
-	return rc == SQLITE_DONE ? STORE_OK : status_of(rc) == STORE_TEMPFAIL ? STORE_TEMPFAIL : STORE_ERROR;
+	return rc == SQLITE_DONE ? STORE_OK : failed_status(rc);
 }
 
 static const struct store_ops sqlite_ops = {
