@@ -102,6 +102,7 @@ enum rl_outcome {
 	RL_DENY,  /* a window refused; nothing committed; see window, retry_after_ms */
 	RL_FULL,  /* new key and the table is full of live keys; nothing committed */
 	RL_ERROR, /* bad arguments (key length, policy, now); reason says which */
+	RL_UNAVAILABLE, /* limiter.h Redis backend only: the shared state could not be reached */
 };
 
 struct rl_decision {

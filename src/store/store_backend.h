@@ -48,6 +48,14 @@ struct store *store_sqlite_open(const char *path, char *err, size_t errlen);
    STORE_SQLITE_BUSY_MS); for tests and tools */
 #define STORE_SQLITE_BUSY_MS 5000
 void store_sqlite_set_busy_timeout(struct store *s, int ms);
+/*
+ * The SQLite connection of s, for the mail-side store modules
+ * (store_sqlite_*.c) that keep their own prepared statements: commits an
+ * open import batch first. NULL if s is not SQLite or the commit failed.
+ * The connection belongs to s: use it from the thread that owns s.
+ */
+struct sqlite3;
+struct sqlite3 *store_sqlite_db(struct store *s);
 /* the schema version this build creates and expects */
 int store_sqlite_schema_version(void);
 

@@ -221,6 +221,75 @@ static const char *const migrations[] = {
 	"ALTER TABLE agg_report ADD COLUMN first_record INTEGER;"
 	"UPDATE agg_report SET first_record = (SELECT MIN(id) FROM agg_record WHERE report = agg_report.id);"
 	"DROP INDEX IF EXISTS agg_record_report;",
+
+	/* 4: mamorid's side: the message log (one row per message checked,
+	   what the console and outgoing DMARC aggregate reports read), the
+	   quarantine (rows for files under quarantine.dir; state moves
+	   held -> releasing -> released, or -> deleted/failed), account locks
+	   of the submission guard and their history. Lists (rcpts, signals)
+	   are one item per line. Times are Unix seconds. */
+	"CREATE TABLE msglog ("
+	" id INTEGER PRIMARY KEY,"
+	" time INTEGER NOT NULL,"
+	" queue_id TEXT NOT NULL DEFAULT '',"
+	" direction TEXT NOT NULL DEFAULT 'in'," /* in | out (authenticated submission) */
+	" client_ip TEXT NOT NULL DEFAULT '',"
+	" country TEXT NOT NULL DEFAULT '',"
+	" helo TEXT NOT NULL DEFAULT '',"
+	" sasl_user TEXT NOT NULL DEFAULT '',"
+	" mail_from TEXT NOT NULL DEFAULT '',"
+	" rcpts TEXT NOT NULL DEFAULT '',"
+	" header_from TEXT NOT NULL DEFAULT '',"
+	" subject TEXT NOT NULL DEFAULT '',"
+	" message_id TEXT NOT NULL DEFAULT '',"
+	" size INTEGER NOT NULL DEFAULT 0,"
+	" spf TEXT NOT NULL DEFAULT '',"
+	" dkim TEXT NOT NULL DEFAULT '',"
+	" dmarc TEXT NOT NULL DEFAULT '',"
+	" arc TEXT NOT NULL DEFAULT '',"
+	" dmarc_domain TEXT NOT NULL DEFAULT '',"
+	" dmarc_policy TEXT NOT NULL DEFAULT '',"
+	" auth_results TEXT NOT NULL DEFAULT '',"
+	" signals TEXT NOT NULL DEFAULT '',"
+	" score INTEGER NOT NULL DEFAULT 0,"
+	" action TEXT NOT NULL,"
+	" reason TEXT NOT NULL DEFAULT '',"
+	" quarantine_id INTEGER);"
+	"CREATE INDEX msglog_time ON msglog(time);"
+	"CREATE TABLE quarantine ("
+	" id INTEGER PRIMARY KEY,"
+	" time INTEGER NOT NULL,"
+	" queue_id TEXT NOT NULL DEFAULT '',"
+	" file TEXT NOT NULL UNIQUE," /* name under quarantine.dir */
+	" sha256 TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" client_ip TEXT NOT NULL DEFAULT '',"
+	" mail_from TEXT NOT NULL DEFAULT '',"
+	" rcpts TEXT NOT NULL,"
+	" header_from TEXT NOT NULL DEFAULT '',"
+	" subject TEXT NOT NULL DEFAULT '',"
+	" reasons TEXT NOT NULL DEFAULT '',"
+	" state TEXT NOT NULL DEFAULT 'held',"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" state_time INTEGER,"
+	" state_detail TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX quarantine_time ON quarantine(time);"
+	"CREATE TABLE account_lock ("
+	" account TEXT PRIMARY KEY,"
+	" locked_at INTEGER NOT NULL,"
+	" until INTEGER NOT NULL," /* 0: until unlocked */
+	" reason TEXT NOT NULL DEFAULT '',"
+	" by_whom TEXT NOT NULL DEFAULT '');" /* "mamorid" or the admin */
+	"CREATE TABLE account_event ("
+	" id INTEGER PRIMARY KEY,"
+	" time INTEGER NOT NULL,"
+	" account TEXT NOT NULL,"
+	" event TEXT NOT NULL," /* lock | unlock | limit | deny */
+	" client_ip TEXT NOT NULL DEFAULT '',"
+	" country TEXT NOT NULL DEFAULT '',"
+	" detail TEXT NOT NULL DEFAULT '',"
+	" by_whom TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX account_event_account ON account_event(account, time);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -623,6 +692,16 @@ struct store *store_sqlite_open(const char *path, char *err, size_t errlen)
 	s->bat.cap = STORE_BATCH_ROLLUP_SLOTS;
 	s->bat.slot = xcalloc(s->bat.cap, sizeof *s->bat.slot);
 	return &s->base;
+}
+
+sqlite3 *store_sqlite_db(struct store *base)
+{
+	if (base == NULL || base->ops != &sqlite_ops)
+		return NULL;
+	struct sqlite_store *s = sq(base);
+	if (s->in_report)
+		sq_agg_abort(base);
+	return batch_commit(s) == SQLITE_OK ? s->db : NULL;
 }
 
 void store_sqlite_set_busy_timeout(struct store *s, int ms)

@@ -719,6 +719,7 @@ static void test_migrate_v1(void **state)
 		"CREATE INDEX agg_record_ip ON agg_record (source_ip);"
 		"ALTER TABLE agg_report DROP COLUMN first_record;"
 		"CREATE INDEX agg_record_report ON agg_record (report);"
+		"DROP TABLE msglog; DROP TABLE quarantine; DROP TABLE account_lock; DROP TABLE account_event;"
 		"INSERT INTO agg_auth (record, kind, domain, selector, scope, result, human) VALUES"
 		" (1, 'dkim', 'd.example', 's1', '', 'pass', ''), (1, 'dkim', 'e.example', 's2', '', 'fail', 'x y'),"
 		" (1, 'spf', 'd.example', '', 'mfrom', 'pass', '');"
