@@ -642,6 +642,7 @@ void rl_decision_text(const struct rl_decision *d, int smtp_code, const char *ke
 		return;
 	case RL_FULL:
 	case RL_ERROR:
+	case RL_UNAVAILABLE:
 		snprintf(out, outlen, "%s rate limit unavailable for %s: %s", xcode, label,
 			 d->reason ? d->reason : "internal error");
 		return;
