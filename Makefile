@@ -23,7 +23,9 @@ test: deps
 	@./scripts/run-tests.sh
 
 bench: build
-	@for b in $(BUILD)/bench_*; do echo "== $$b"; $$b; done
+	@for b in $(BUILD)/bench_*; do [ "$$b" = $(BUILD)/bench_milter ] && continue; echo "== $$b"; $$b; done
+	@echo "== bench/milter.sh (Postfix with and without mamorid; needs root)"
+	@bash bench/milter.sh --bench $(BUILD)/bench_milter --mamorid $(BUILD)/mamorid
 
 clean:
 	rm -rf build

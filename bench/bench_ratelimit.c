@@ -29,8 +29,15 @@
  * relies on it; --corrupt gives the engine 6 per minute to prove the check
  * can fail). Timing never decides the exit status.
  *
- * Redis: the Redis-backed limiter is not part of this build; the bench says
- * so instead of printing figures for it.
+ * Redis (--redis URL; without it the bench prints "redis: skipped"): the
+ * same workload through the Redis backend of limiter.h (limiter_redis.c, one
+ * Lua script per decision, the server's clock), first one decision at a time
+ * on one connection (every decision a round trip: its latency), then
+ * pipelined: --redis-threads threads, each sending batches of
+ * --redis-pipeline decisions on its own pooled connection, so several are in
+ * flight at once; the latency of a pipelined decision is the round trip of
+ * its batch. It checks 5 per minute on one key through Redis too. Keys go
+ * under the prefix "mamori-bench:PID:" and are deleted at the end.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -43,8 +50,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <hiredis/hiredis.h>
+#include <unistd.h>
+
 #include "bench_common.h"
 #include "core/mem.h"
+#include "guard/limiter.h"
 #include "guard/ratelimit.h"
 
 #define DEFAULT_DECISIONS 10000000UL
@@ -55,12 +66,20 @@
 #define SIM_SPAN_S 3600 /* simulated time the run covers */
 #define T0_NS (INT64_C(1700000000) * 1000000000)
 #define GOAL_PER_CORE 1000000.0
+#define REDIS_DEFAULT_DECISIONS 100000UL
+#define REDIS_DEFAULT_THREADS 4
+#define REDIS_DEFAULT_PIPELINE 32
+#define REDIS_TIMEOUT_MS 2000
 
 struct options {
 	unsigned long decisions;
 	unsigned long keys;
 	int threads;
 	bool corrupt;
+	const char *redis_url;
+	unsigned long redis_decisions;
+	int redis_threads;
+	int redis_pipeline;
 };
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -336,11 +355,199 @@ static void decision_checks(const struct options *o)
 	ratelimit_free(&rl);
 }
 
+/* ---------- through Redis ---------- */
+
+/* per phase (serial, pipelined), for the summary line */
+static double redis_rate[2], redis_p99_us[2];
+static bool redis_ran;
+
+struct rrun {
+	struct limiter *l;
+	const struct options *o;
+	unsigned long offset, stride, nkeys, decisions;
+	int pipeline;
+	uint64_t seed;
+	unsigned long allowed, denied, other;
+	const char *reason;
+	int64_t *lat; /* per round trip, ns */
+	size_t nlat;
+};
+
+static void *redis_run(void *arg)
+{
+	struct rrun *r = arg;
+	uint64_t s = r->seed;
+	int P = r->pipeline;
+	char(*keys)[RL_KEY_MAX] = xcalloc((size_t)P, RL_KEY_MAX);
+	struct limiter_req *req = xcalloc((size_t)P, sizeof *req);
+	struct rl_decision *d = xcalloc((size_t)P, sizeof *d);
+	for (unsigned long done = 0; done < r->decisions;) {
+		int n = (int)(r->decisions - done < (unsigned long)P ? r->decisions - done : (unsigned long)P);
+		for (int j = 0; j < n; j++) {
+			uint64_t x = xorshift(&s);
+			unsigned long span = (x & 0x1f00) == 0 ? hot_keys(r->nkeys) : r->nkeys;
+			enum kind kind;
+			size_t klen = build_key(((x >> 16) % span) * r->stride + r->offset, keys[j],
+						RL_KEY_MAX, &kind);
+			uint32_t nrcpt = 1 + (uint32_t)(x & 3) + ((x >> 2) & 1 ? 0 : (x >> 3) & 1);
+			req[j] = (struct limiter_req){ keys[j], klen, &policies[kind], nrcpt };
+		}
+		int64_t t0 = mono_ns();
+		if (P == 1)
+			limiter_check(r->l, req[0].key, req[0].keylen, req[0].p, req[0].nrcpt, 0, &d[0]);
+		else
+			limiter_check_batch(r->l, req, (size_t)n, 0, d);
+		r->lat[r->nlat++] = mono_ns() - t0;
+		for (int j = 0; j < n; j++) {
+			if (d[j].outcome == RL_ALLOW)
+				r->allowed++;
+			else if (d[j].outcome == RL_DENY)
+				r->denied++;
+			else {
+				r->other++;
+				r->reason = d[j].reason;
+			}
+		}
+		done += (unsigned long)n;
+	}
+	xfree(keys);
+	xfree(req);
+	xfree(d);
+	return NULL;
+}
+
+/* runs nt threads with the given pipeline depth; prints one line */
+static void redis_phase(const struct options *o, struct limiter *l, int nt, int pipeline,
+			const char *label)
+{
+	struct rrun rr[8];
+	pthread_t th[8];
+	unsigned long per = o->redis_decisions / (unsigned long)nt;
+	double w0 = clock_s(CLOCK_MONOTONIC), c0 = cpu_now();
+	for (int i = 0; i < nt; i++) {
+		rr[i] = (struct rrun){ .l = l, .o = o, .offset = (unsigned long)i, .stride = (unsigned long)nt,
+				       .nkeys = o->keys / (unsigned long)nt ? o->keys / (unsigned long)nt : 1,
+				       .decisions = per, .pipeline = pipeline,
+				       .seed = 0x9e3779b97f4a7c15ULL + 104729 * (uint64_t)(i + 1) };
+		rr[i].lat = xcalloc(per / (unsigned long)pipeline + 2, sizeof(int64_t));
+		if (pthread_create(&th[i], NULL, redis_run, &rr[i]) != 0)
+			die("pthread_create failed");
+	}
+	unsigned long tot = 0, allowed = 0, other = 0;
+	size_t nlat = 0;
+	const char *reason = NULL;
+	for (int i = 0; i < nt; i++) {
+		pthread_join(th[i], NULL);
+		tot += rr[i].allowed + rr[i].denied + rr[i].other;
+		allowed += rr[i].allowed;
+		other += rr[i].other;
+		nlat += rr[i].nlat;
+		if (rr[i].reason)
+			reason = rr[i].reason;
+	}
+	double wall = clock_s(CLOCK_MONOTONIC) - w0, cpu = cpu_now() - c0;
+	int64_t *lat = xcalloc(nlat + 1, sizeof *lat);
+	size_t k = 0;
+	for (int i = 0; i < nt; i++) {
+		memcpy(lat + k, rr[i].lat, rr[i].nlat * sizeof *lat);
+		k += rr[i].nlat;
+		xfree(rr[i].lat);
+	}
+	qsort(lat, nlat, sizeof *lat, cmp_i64);
+	check(other == 0, "redis %s: %lu decisions neither allowed nor denied (%s)", label, other,
+	      reason ? reason : "?");
+	printf("  redis %-12s %.0f decisions/s wall (%d thread%s x %d in flight), bench CPU %.0f%%;"
+	       " round trip p50 %.0f us, p99 %.0f us; %.1f%% allowed\n",
+	       label, (double)tot / wall, nt, nt == 1 ? "" : "s", pipeline, 100.0 * cpu / wall,
+	       (double)pct(lat, nlat, 0.50) / 1e3, (double)pct(lat, nlat, 0.99) / 1e3,
+	       100.0 * (double)allowed / (double)(tot ? tot : 1));
+	int ph = pipeline == 1 ? 0 : 1;
+	redis_rate[ph] = (double)tot / wall;
+	redis_p99_us[ph] = (double)pct(lat, nlat, 0.99) / 1e3;
+	xfree(lat);
+}
+
+/* deletes the bench's keys (SCAN + UNLINK on a connection of its own) */
+static void redis_cleanup(const char *url, const char *prefix)
+{
+	char host[256];
+	int port = 6379;
+	redisContext *c = NULL;
+	struct timeval tv = { 2, 0 };
+	if (strncmp(url, "unix:", 5) == 0)
+		c = redisConnectUnixWithTimeout(url + 5, tv);
+	else if (sscanf(url, "redis://%255[^:/]:%d", host, &port) >= 1)
+		c = redisConnectWithTimeout(host, port, tv);
+	if (c == NULL || c->err) {
+		printf("  redis: could not clean up the keys under %s\n", prefix);
+		if (c)
+			redisFree(c);
+		return;
+	}
+	const char *slash = strncmp(url, "redis://", 8) == 0 ? strchr(url + 8, '/') : NULL;
+	if (slash != NULL && slash[1] != '\0') {
+		redisReply *r = redisCommand(c, "SELECT %s", slash + 1);
+		if (r)
+			freeReplyObject(r);
+	}
+	char cursor[32] = "0";
+	unsigned long n = 0;
+	do {
+		redisReply *r = redisCommand(c, "SCAN %s MATCH %s* COUNT 1000", cursor, prefix);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			if (r)
+				freeReplyObject(r);
+			break;
+		}
+		snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			redisReply *k = r->element[1]->element[i];
+			redisAppendCommand(c, "UNLINK %b", k->str, k->len);
+		}
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			redisReply *u = NULL;
+			if (redisGetReply(c, (void **)&u) == REDIS_OK && u)
+				freeReplyObject(u);
+			n++;
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	redisFree(c);
+	printf("  redis cleanup      %lu bench keys deleted\n", n);
+}
+
+static void bench_redis(const struct options *o)
+{
+	char prefix[64], err[256];
+	snprintf(prefix, sizeof prefix, "mamori-bench:%ld:", (long)getpid());
+	struct limiter *l = limiter_redis_new(o->redis_url, REDIS_TIMEOUT_MS, prefix, err, sizeof err);
+	if (l == NULL)
+		die("--redis %s: %s", o->redis_url, err);
+	/* decisions first: 5 per minute on one key through Redis */
+	struct rl_policy p = { .msgs = { { o->corrupt ? 6 : 5, 60 } }, .nmsgs = 1 };
+	struct rl_decision d;
+	unsigned long allowed = 0;
+	for (int i = 0; i < 100; i++)
+		allowed += limiter_check(l, "a:one", 5, &p, 1, 0, &d) == RL_ALLOW;
+	if (d.outcome == RL_UNAVAILABLE)
+		die("--redis %s: %s", o->redis_url, d.reason);
+	check(allowed == 5, "redis: 5 per min on one key: got %lu allowed, expected 5", allowed);
+	printf("  redis at %s: %lu decisions per run over %lu keys, server clock\n", o->redis_url,
+	       o->redis_decisions, o->keys);
+	redis_phase(o, l, 1, 1, "serial");
+	redis_phase(o, l, o->redis_threads, o->redis_pipeline, "pipelined");
+	redis_ran = true;
+	limiter_free(&l);
+	redis_cleanup(o->redis_url, prefix);
+}
+
 /* ---------- main ---------- */
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_ratelimit [--decisions N] [--keys K] [--threads T] [--corrupt]\n");
+	fprintf(stderr, "usage: bench_ratelimit [--decisions N] [--keys K] [--threads T] [--corrupt]\n"
+			"                       [--redis URL [--redis-decisions N] [--redis-threads T]"
+			" [--redis-pipeline P]]\n");
 	exit(2);
 }
 
@@ -355,12 +562,18 @@ static unsigned long parse_ul(const char *s, unsigned long min, unsigned long ma
 
 int main(int argc, char **argv)
 {
-	struct options o = { DEFAULT_DECISIONS, DEFAULT_KEYS, DEFAULT_THREADS, false };
+	struct options o = { DEFAULT_DECISIONS, DEFAULT_KEYS, DEFAULT_THREADS, false, NULL,
+			     REDIS_DEFAULT_DECISIONS, REDIS_DEFAULT_THREADS, REDIS_DEFAULT_PIPELINE };
 	static const struct option lopts[] = {
 		{ "decisions", required_argument, NULL, 'n' },
 		{ "keys", required_argument, NULL, 'k' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "corrupt", no_argument, NULL, 'c' },
+		{ "redis", required_argument, NULL, 'r' },
+		{ "redis-decisions", required_argument, NULL, 'R' },
+		{ "redis-threads", required_argument, NULL, 'T' },
+		{ "redis-pipeline", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -370,6 +583,17 @@ int main(int argc, char **argv)
 		case 'k': o.keys = parse_ul(optarg, 1, 10000000UL); break;
 		case 't': o.threads = (int)parse_ul(optarg, 1, MAX_THREADS); break;
 		case 'c': o.corrupt = true; break;
+		case 'r': o.redis_url = optarg; break;
+		case 'R': o.redis_decisions = parse_ul(optarg, 100, 100000000UL); break;
+		case 'T': o.redis_threads = (int)parse_ul(optarg, 1, 8); break;
+		case 'P': o.redis_pipeline = (int)parse_ul(optarg, 1, 1024); break;
+		case 'h':
+			printf("bench_ratelimit: decisions/s and latency of the rate limiter, in process"
+			       " and (with --redis URL) through Redis\n"
+			       "usage: bench_ratelimit [--decisions N] [--keys K] [--threads T] [--corrupt]\n"
+			       "                       [--redis URL [--redis-decisions N] [--redis-threads T]"
+			       " [--redis-pipeline P]]\n");
+			exit(0);
 		default: usage();
 		}
 	}
@@ -445,7 +669,10 @@ int main(int argc, char **argv)
 	printf("  peak RSS           %ld KB (%ld KB at start, %ld KB after the 1-thread run"
 	       " holding %zu keys)\n",
 	       rss_peak, rss_start, rss1, held);
-	printf("  redis: not part of this build\n");
+	if (o.redis_url != NULL)
+		bench_redis(&o);
+	else
+		printf("  redis: skipped (no --redis URL)\n");
 	bool met = per_core >= GOAL_PER_CORE;
 	printf("  goal >= 1,000,000 decisions/s per core: %s (%.0f)\n", met ? "met" : "not met", per_core);
 	printf("bench_ratelimit: decisions_per_core_s=%.0f wall_1t_per_s=%.0f p50_ns=%lld p99_ns=%lld"
@@ -454,6 +681,10 @@ int main(int argc, char **argv)
 	       (long long)pct(r1.samples, r1.nsamples, 0.99), nt, (double)tot / wallt, rss_peak,
 	       check_failures ? "FAIL" : "ok");
 
+	if (redis_ran)
+		printf("bench_ratelimit: redis_serial_per_s=%.0f redis_serial_p99_us=%.0f"
+		       " redis_pipelined_per_s=%.0f redis_pipelined_p99_us=%.0f\n",
+		       redis_rate[0], redis_p99_us[0], redis_rate[1], redis_p99_us[1]);
 	xfree(r1.samples);
 	return check_failures ? 1 : 0;
 }

@@ -26,5 +26,9 @@ int cmd_dkim(int argc, char **argv, const char *config_path);
 int cmd_dmarc(int argc, char **argv, const char *config_path);
 /* mamori dmarc abuse (cmd_dmarc_abuse.c); argv[0] is "abuse" */
 int cmd_dmarc_abuse(int argc, char **argv, const char *config_path);
+/* mamori account list|show|lock|unlock (cmd_account.c) */
+int cmd_account(int argc, char **argv, const char *config_path);
+/* mamori quarantine list|show|download|release|delete|expire (cmd_quarantine.c) */
+int cmd_quarantine(int argc, char **argv, const char *config_path);
 
 #endif

@@ -10,11 +10,13 @@ static const struct {
 	int (*fn)(int, char **, const char *);
 	const char *summary;
 } commands[] = {
+	{ "account", cmd_account, "submission guard account locks: list, show, lock, unlock" },
 	{ "check", cmd_check, "check a message's SPF, DKIM, DMARC and ARC offline" },
 	{ "config", cmd_config, "validate a configuration file (config check)" },
 	{ "dns", cmd_dns, "query the configured resolver (dns query NAME TYPE)" },
 	{ "dkim", cmd_dkim, "sign a message (dkim sign)" },
 	{ "dmarc", cmd_dmarc, "DMARC reports: import, fetch, summary, sources, errors, abuse" },
+	{ "quarantine", cmd_quarantine, "quarantined mail: list, show, download, release, delete, expire" },
 };
 
 static void usage(FILE *f)
@@ -25,7 +27,7 @@ static void usage(FILE *f)
 		   "  -c FILE    configuration file (default: built-in defaults, data under ./var)\n"
 		   "  -h, --help this help\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nRun 'mamori COMMAND --help' for a command's options.\n");
 }
 

@@ -17,6 +17,7 @@
 #ifndef MAMORI_GUARD_LIMITER_H
 #define MAMORI_GUARD_LIMITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,5 +45,29 @@ enum rl_outcome limiter_check(struct limiter *l, const char *key, size_t keylen,
 
 /* "local" or "redis" */
 const char *limiter_kind(const struct limiter *l);
+
+/* One request of a batch. */
+struct limiter_req {
+	const char *key;
+	size_t keylen;
+	const struct rl_policy *p;
+	uint32_t nrcpt;
+};
+
+/*
+ * n checks in order, decision i into d_r[i] (each as limiter_check; the
+ * batch as a whole is not atomic). The Redis backend pipelines them on one
+ * connection: one round trip for the batch. Used by bench/ratelimit.
+ */
+void limiter_check_batch(struct limiter *l, const struct limiter_req *reqs, size_t n,
+			 int64_t now_ns, struct rl_decision *d_r);
+
+/*
+ * Redis backend: use the caller's now_ns (truncated to whole microseconds)
+ * instead of the server's TIME, so a test can run both backends on one
+ * timeline. Only for tests: hosts sharing a Redis must share one clock then.
+ * No effect on the in-process backend.
+ */
+void limiter_use_caller_clock(struct limiter *l, bool on);
 
 #endif

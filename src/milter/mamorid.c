@@ -5,11 +5,14 @@
  * The milter itself is milter.c; this file never sees a message.
  */
 #include "core/config.h"
+#include "core/geoip.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "dns/dns_setup.h"
+#include "milter/guard_setup.h"
 #include "milter/milter.h"
 #include "milter/settings.h"
+#include "store/mailstore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -204,8 +207,13 @@ static void warn_restart_only(const struct mamori_config *old, const struct mamo
 		log_warning("general.user %s", later);
 	if (str_differs(old->data_dir, new->data_dir))
 		log_warning("general.data_dir %s", later);
+	if (str_differs(old->geoip_country_db, new->geoip_country_db))
+		log_warning("geoip.country_db %s", later);
+	if (str_differs(old->store_path, new->store_path) || str_differs(old->quarantine_dir, new->quarantine_dir))
+		log_warning("store.path and quarantine.dir %s", later);
 	if (old->syslog != new->syslog)
 		log_warning("general.syslog %s", later);
+	guard_setup_warn_restart(old, new);
 	if (str_differs(old->dns_resolver, new->dns_resolver) || str_differs(old->dns_zone_file, new->dns_zone_file) ||
 	    list_differs(old->dns_forwarders, new->dns_forwarders) ||
 	    str_differs(old->dns_resolv_conf, new->dns_resolv_conf) ||
@@ -228,11 +236,17 @@ static void reload(const struct options *o)
 		config_free(&cfg);
 		return;
 	}
+	struct settings *next = settings_build(&cfg, err, sizeof err);
+	if (next == NULL) {
+		log_error("reload failed, keeping the running configuration: %s: %s", o->config_path, err);
+		config_free(&cfg);
+		return;
+	}
 	struct settings *cur = settings_acquire();
-	warn_restart_only(&cur->cfg, &cfg);
+	warn_restart_only(&cur->cfg, &next->cfg);
 	settings_release(cur);
-	log_set_level(level_of(&cfg));
-	settings_publish(settings_new(&cfg));
+	log_set_level(level_of(&next->cfg));
+	settings_publish(next);
 	log_info("configuration reloaded from %s", o->config_path);
 }
 
@@ -344,41 +358,68 @@ int main(int argc, char **argv)
 	/* -f: standard error (and syslog if asked); as a service: syslog if
 	   asked, else standard error (which systemd's journal collects) */
 	log_init("mamorid", level_of(&cfg), o.foreground || !cfg.syslog, cfg.syslog);
+	/* the inbound policy is compiled before anything is created, so a
+	   semantic error (a bad CIDR, a public suffix as protected domain)
+	   stops start-up like a syntax error */
+	struct settings *first = settings_build(&cfg, err, sizeof err);
+	if (first == NULL) {
+		fprintf(stderr, "mamorid: %s: %s\n", o.config_path ? o.config_path : "built-in defaults", err);
+		config_free(&cfg);
+		return EXIT_CONFIG;
+	}
+	const struct mamori_config *run = &first->cfg;
 
 	struct run_as ra;
-	resolve_user(&cfg, &o, &ra);
-	bool data_dir_new = make_data_dir(cfg.data_dir);
-	struct dns_resolver *resolver = dns_setup(&cfg, NULL, err, sizeof err);
+	resolve_user(run, &o, &ra);
+	bool data_dir_new = make_data_dir(run->data_dir);
+	struct dns_resolver *resolver = dns_setup(run, NULL, err, sizeof err);
 	if (resolver == NULL)
 		log_fatal("resolver: %s", err);
 
 	if (milter_register(resolver) < 0)
 		log_fatal("libmilter refused the filter registration");
-	if (smfi_setconn(cfg.milter_socket) != MI_SUCCESS)
-		log_fatal("milter.socket \"%s\" is not usable", cfg.milter_socket);
+	if (smfi_setconn(run->milter_socket) != MI_SUCCESS)
+		log_fatal("milter.socket \"%s\" is not usable", run->milter_socket);
 	/* socket mode 0660: the MTA's user reaches it through the group */
 	mode_t um = umask(0117);
 	/* true: remove a stale socket file left by a previous run */
 	if (smfi_opensocket(true) != MI_SUCCESS)
-		log_fatal("cannot open milter socket %s (in use, or its directory is missing?)", cfg.milter_socket);
+		log_fatal("cannot open milter socket %s (in use, or its directory is missing?)", run->milter_socket);
 	umask(um);
-	drop_privileges(&cfg, &ra, data_dir_new);
+	/* submission guard: the policy socket is bound before the drop */
+	struct guard_setup *guard = guard_setup_listen(run, ra.drop, ra.uid, ra.gid);
+	drop_privileges(run, &ra, data_dir_new);
+	/* opened as the service user, so the database and the quarantine
+	   files it creates belong to that user */
+	struct mailstore *mstore = mailstore_open(run, err, sizeof err);
+	if (mstore == NULL)
+		log_fatal("message log and quarantine: %s", err);
+	struct geoip *geo = NULL;
+	if (run->geoip_country_db[0] != '\0' && (geo = geoip_open(run->geoip_country_db, NULL, err, sizeof err)) == NULL)
+		log_fatal("geoip.country_db: %s", err);
+	milter_set_stores(mstore, geo);
+	guard_setup_start(guard, run);
 
 	char where[PATH_MAX + 16];
-	display_socket(cfg.milter_socket, where, sizeof where);
-	if (unix_path(cfg.milter_socket) == NULL)
+	display_socket(run->milter_socket, where, sizeof where);
+	if (unix_path(run->milter_socket) == NULL)
 		log_warning("milter on TCP: prefer a unix socket (one round trip less latency per message)");
 	fprintf(stderr, "mamorid: milter listening on %s\n", where);
 	fprintf(stderr, "mamorid: console: not available in this build\n");
-	log_info("started (%s, authserv-id %s)", o.config_path ? o.config_path : "built-in defaults", cfg.authserv_id);
+	log_info("started (%s, authserv-id %s)", o.config_path ? o.config_path : "built-in defaults", run->authserv_id);
 
-	settings_publish(settings_new(&cfg));
+	settings_publish(first);
 	install_signals();
 	int rc = serve(&o);
+	guard_setup_stop_service(guard);
 
 	if (milter_wait_idle(SHUTDOWN_GRACE_S)) {
+		guard_setup_free(&guard);
 		settings_shutdown();
 		dns_resolver_free(&resolver);
+		milter_set_stores(NULL, NULL);
+		mailstore_close(&mstore);
+		geoip_close(&geo);
 	} else {
 		log_warning("connections still open after %d s: exiting anyway", SHUTDOWN_GRACE_S);
 	}

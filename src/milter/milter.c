@@ -1,9 +1,14 @@
 #include "milter/milter.h"
 #include "auth/authcheck.h"
+#include "core/buf.h"
+#include "core/geoip.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "guard/submission.h"
 #include "milter/msgbuild.h"
 #include "milter/settings.h"
+#include "policy/inbound.h"
+#include "store/mailstore.h"
 
 #include <libmilter/mfapi.h>
 #include <netinet/in.h>
@@ -11,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -18,12 +24,21 @@
 /* RFC 5321 4.5.3.1.5: a text line, with its CRLF, is at most 1000 octets;
    HELO arguments and paths are far shorter, this only bounds our copies */
 #define MILTER_MAX_ARG 1000
+/* envelope recipients kept per message (Postfix's smtpd_recipient_limit
+   defaults to 1000); more are counted but not checked or logged */
+#define MILTER_MAX_RCPTS 1000
+/* our decision headers; incoming copies are removed from inbound mail */
+static const char *const xm_fields[] = { "X-Mamori-Action", "X-Mamori-Score", "X-Mamori-Reasons" };
+#define XM_FIELDS 3
+/* incoming X-Mamori-* fields remembered for removal, per name */
+#define XM_MAX_FORGED 50
 
 /* one MTA connection: may carry several messages one after the other */
 struct milter_conn {
 	struct ipaddr ip;
 	bool have_ip;         /* false for unix-socket or unknown peers */
 	char *helo;           /* NULL until HELO/EHLO */
+	char *client_name;    /* the MTA's verified client name, NULL if none */
 	bool leadspc;         /* SMFIP_HDR_LEADSPC negotiated */
 	bool can_skip;        /* the MTA understands SMFIS_SKIP */
 	struct milter_msg *msg;
@@ -33,18 +48,25 @@ struct milter_conn {
 struct milter_msg {
 	struct settings *set; /* the snapshot this message is checked under */
 	char *mail_from;      /* angle brackets removed; "" for the null path */
+	char *auth_user;      /* SMTP AUTH user ({auth_authen}), NULL if none */
+	bool inbound;         /* neither authenticated nor internal */
+	char **rcpts;         /* accepted envelope recipients, brackets removed */
+	size_t nrcpts, rcpts_cap;
+	size_t rcpts_over;    /* recipients beyond MILTER_MAX_RCPTS */
+	unsigned xm_seen[XM_FIELDS]; /* incoming X-Mamori-* fields by name */
 	struct msgbuild mb;
 	bool warned;          /* the oversize warning was logged */
 };
 
-/* what the decision stage asks the milter to do with a checked message.
-   The policy stage (DMARC enforcement, quarantine, ...) will extend this. */
-enum milter_action {
-	MILTER_ACCEPT,   /* pass on, with our Authentication-Results */
-	MILTER_TEMPFAIL, /* 451 4.7.0: a check could not finish */
-};
-
 static struct dns_resolver *milter_resolver;
+static struct mailstore *milter_store;
+static const struct geoip *milter_geoip;
+
+void milter_set_stores(struct mailstore *ms, const struct geoip *geo)
+{
+	milter_store = ms;
+	milter_geoip = geo;
+}
 
 static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
@@ -92,6 +114,10 @@ static void msg_end(struct milter_conn *c)
 	msgbuild_free(&m->mb);
 	settings_release(m->set);
 	xfree(m->mail_from);
+	xfree(m->auth_user);
+	for (size_t i = 0; i < m->nrcpts; i++)
+		xfree(m->rcpts[i]);
+	xfree(m->rcpts);
 	c->msg = xfree(m);
 }
 
@@ -105,9 +131,10 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 			     unsigned long *pf0, unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
 	struct milter_conn *c = conn_get(ctx);
-	const unsigned long want = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+	const unsigned long want = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT;
 	if ((f0 & want) != want)
-		log_warning("the MTA does not let the milter add and change headers: results cannot be stamped");
+		log_warning("the MTA does not let the milter add and change headers and remove recipients: "
+			    "results cannot be stamped");
 	*pf0 = f0 & want;
 	/*
 	 * HDR_LEADSPC: header values come exactly as in the message, leading
@@ -127,6 +154,11 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 {
 	struct milter_conn *c = conn_get(ctx);
 	c->have_ip = false;
+	/* Postfix passes "unknown" and sendmail "[address]" for a client
+	   whose name did not verify (forward-confirmed reverse DNS) */
+	c->client_name = xfree(c->client_name);
+	if (hostname != NULL && hostname[0] != '\0' && hostname[0] != '[' && strcmp(hostname, "unknown") != 0)
+		c->client_name = xstrndup(hostname, strnlen(hostname, MILTER_MAX_ARG));
 	if (sa != NULL && sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 		memset(&c->ip, 0, sizeof c->ip);
@@ -168,8 +200,47 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 	struct milter_msg *m = xcalloc(1, sizeof *m);
 	m->set = settings_acquire();
 	m->mail_from = strip_path(argv && argv[0] ? argv[0] : "");
+	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+	if (auth != NULL && auth[0] != '\0')
+		m->auth_user = xstrndup(auth, strnlen(auth, MILTER_MAX_ARG));
+	m->inbound = m->auth_user == NULL && m->set != NULL && m->set->inbound != NULL &&
+		     !inbound_client_internal(m->set->inbound, &c->ip, c->have_ip);
 	msgbuild_init(&m->mb, 0, c->leadspc);
 	c->msg = m;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct milter_conn *c = conn_get(ctx);
+	struct milter_msg *m = c->msg;
+	if (m == NULL || argv == NULL || argv[0] == NULL)
+		return SMFIS_CONTINUE;
+	char *rcpt = strip_path(argv[0]);
+	char why[INBOUND_REASON_MAX];
+	/* a recipient's own deny list refuses just that recipient, here,
+	   where the sender still learns it from the 550 */
+	if (m->inbound && inbound_rcpt_denied(m->set->inbound, rcpt, m->mail_from, why, sizeof why)) {
+		char text[INBOUND_REASON_MAX];
+		size_t j = 0;
+		for (const char *p = why; *p && j + 1 < sizeof text; p++)
+			text[j++] = (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f && *p != '%' ? *p : '?';
+		text[j] = '\0';
+		smfi_setreply(ctx, "550", "5.7.1", text);
+		log_info("%s: recipient refused: 550 5.7.1 %s", queue_id(ctx), text);
+		xfree(rcpt);
+		return SMFIS_REJECT;
+	}
+	if (m->nrcpts == MILTER_MAX_RCPTS) {
+		m->rcpts_over++;
+		xfree(rcpt);
+		return SMFIS_CONTINUE;
+	}
+	if (m->nrcpts == m->rcpts_cap) {
+		m->rcpts_cap = m->rcpts_cap ? 2 * m->rcpts_cap : 4;
+		m->rcpts = xreallocarray(m->rcpts, m->rcpts_cap, sizeof *m->rcpts);
+	}
+	m->rcpts[m->nrcpts++] = rcpt;
 	return SMFIS_CONTINUE;
 }
 
@@ -190,6 +261,9 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 		return SMFIS_CONTINUE;
 	if (msgbuild_header(&m->mb, name, value, m->set ? m->set->cfg.authserv_id : NULL) < 0)
 		note_oversize(ctx, m);
+	for (size_t i = 0; name != NULL && i < XM_FIELDS; i++)
+		if (strcasecmp(name, xm_fields[i]) == 0 && m->xm_seen[i] < XM_MAX_FORGED)
+			m->xm_seen[i]++;
 	return SMFIS_CONTINUE;
 }
 
@@ -247,14 +321,247 @@ static void flatten(char *s)
 }
 
 /*
- * The decision stage. Today it only keeps a temporary DNS failure from
- * passing silently; the policy stage (enforcement, quarantine, hold) will
- * take the results and the message's signals here.
+ * The message-log row of one message (mailstore.h). Strings point into
+ * the caller's buffers; the row is copied by mailstore_log().
  */
-static enum milter_action decide(const struct auth_results *res)
+struct log_row {
+	struct msglog_entry e;
+	char ip[IP_STRLEN];
+	char country[4];
+	char header_from[256];
+	char subject[256];
+	char message_id[256];
+	char dmarc_policy[16];
+	const char *signals[INBOUND_MAX_SIGNALS];
+	char sigtext[INBOUND_MAX_SIGNALS][INBOUND_REASON_MAX + 48];
+};
+
+static const char *dkim_word(const struct auth_results *res)
 {
-	return res->tempfail ? MILTER_TEMPFAIL : MILTER_ACCEPT;
+	if (res->ndkim == 0)
+		return "none";
+	for (size_t i = 0; i < res->ndkim; i++)
+		if (res->dkim[i].result == DKIM_PASS)
+			return "pass";
+	return dkim_result_name(res->dkim[0].result);
 }
+
+static void row_init(struct log_row *r, const struct milter_conn *c, const struct milter_msg *m, const char *qid,
+		     const struct message *msg, uint64_t size)
+{
+	memset(r, 0, sizeof *r);
+	struct msglog_entry *e = &r->e;
+	e->time = (int64_t)time(NULL);
+	e->queue_id = qid;
+	e->outbound = m->auth_user != NULL;
+	if (c->have_ip) {
+		e->client_ip = ip_format(&c->ip, r->ip);
+		struct geoip_result g;
+		if (milter_geoip != NULL && geoip_lookup(milter_geoip, &c->ip, &g) > 0 && g.have_country) {
+			snprintf(r->country, sizeof r->country, "%s", g.country_iso);
+			e->country = r->country;
+		}
+	}
+	e->helo = c->helo;
+	e->sasl_user = m->auth_user;
+	e->mail_from = m->mail_from;
+	e->rcpts = (const char *const *)m->rcpts;
+	e->nrcpts = m->nrcpts;
+	e->size = size;
+	if (msg != NULL) {
+		inbound_header_text(msg, "From", false, r->header_from, sizeof r->header_from);
+		inbound_header_text(msg, "Subject", true, r->subject, sizeof r->subject);
+		inbound_header_text(msg, "Message-ID", false, r->message_id, sizeof r->message_id);
+		e->header_from = r->header_from;
+		e->subject = r->subject;
+		e->message_id = r->message_id;
+	}
+}
+
+static void row_auth(struct log_row *r, const struct auth_results *res, const char *ar)
+{
+	struct msglog_entry *e = &r->e;
+	e->spf = res->spf_done ? spf_result_name(res->spf.result) : "none";
+	e->dkim = dkim_word(res);
+	e->dmarc = res->dmarc_done ? dmarc_result_name(res->dmarc.result) : "permerror";
+	e->arc = arc_cv_name(res->arc.cv);
+	if (res->dmarc_done) {
+		e->dmarc_domain = res->dmarc.from_domain;
+		/* "" when the domain publishes no policy */
+		if (res->dmarc.applied != DMARC_POLICY_UNSPECIFIED)
+			snprintf(r->dmarc_policy, sizeof r->dmarc_policy, "%s", dmarc_policy_name(res->dmarc.applied));
+		e->dmarc_policy = r->dmarc_policy;
+	}
+	e->auth_results = ar;
+}
+
+static void row_verdict(struct log_row *r, const struct inbound_verdict *v)
+{
+	for (size_t i = 0; i < v->nsignals; i++) {
+		snprintf(r->sigtext[i], sizeof r->sigtext[i], "%s (%+d): %s", v->signals[i].name, v->signals[i].weight,
+			 v->signals[i].reason);
+		r->signals[i] = r->sigtext[i];
+	}
+	r->e.signals = r->signals;
+	r->e.nsignals = v->nsignals;
+	r->e.score = v->score;
+	r->e.action = inbound_action_name(v->action);
+	r->e.reason = v->reason;
+}
+
+static void row_commit(struct log_row *r)
+{
+	if (milter_store != NULL)
+		mailstore_log(milter_store, &r->e);
+}
+
+/* the signals as one text: "name (+w): reason" joined by sep */
+static void signals_text(const struct inbound_verdict *v, const char *sep, bool ascii, struct buf *b)
+{
+	for (size_t i = 0; i < v->nsignals; i++) {
+		const struct inbound_signal *s = &v->signals[i];
+		if (i > 0)
+			buf_puts(b, sep);
+		buf_printf(b, "%s (%+d): ", s->name, s->weight);
+		for (const char *p = s->reason; *p; p++) {
+			unsigned char ch = (unsigned char)*p;
+			/* header text is ASCII here: other bytes (U-label domains,
+			   names) become '?', the message log keeps them */
+			buf_putc(b, !ascii || (ch >= 0x20 && ch < 0x7f) ? *p : '?');
+		}
+	}
+	if (v->signals_dropped > 0)
+		buf_printf(b, "%s%zu more", v->nsignals > 0 ? sep : "", v->signals_dropped);
+}
+
+/* X-Mamori-* on accepted inbound mail: copies that came with the message
+   go first (they could mislead filters that trust them), then ours */
+static void decision_headers(SMFICTX *ctx, const struct milter_conn *c, const struct milter_msg *m,
+			     const struct inbound_verdict *v, const char *qid)
+{
+	for (size_t f = 0; f < XM_FIELDS; f++)
+		for (unsigned i = m->xm_seen[f]; i > 0; i--)
+			if (smfi_chgheader(ctx, (char *)xm_fields[f], (int)i, NULL) != MI_SUCCESS)
+				log_error("%s: could not remove an incoming %s", qid, xm_fields[f]);
+	if (!inbound_policy_headers(m->set->inbound))
+		return;
+	const char *sp = c->leadspc ? " " : "";
+	char val[64];
+	snprintf(val, sizeof val, "%s%s", sp, inbound_action_name(v->action));
+	smfi_addheader(ctx, (char *)xm_fields[0], val);
+	snprintf(val, sizeof val, "%s%d", sp, v->score);
+	smfi_addheader(ctx, (char *)xm_fields[1], val);
+	if (v->nsignals > 0) {
+		struct buf b = BUF_INIT(16 * 1024);
+		buf_puts(&b, sp);
+		signals_text(v, ";\n\t", true, &b);
+		if (smfi_addheader(ctx, (char *)xm_fields[2], (char *)buf_cstr(&b)) != MI_SUCCESS)
+			log_error("%s: could not add X-Mamori-Reasons", qid);
+		buf_free(&b);
+	}
+}
+
+/* a message that could not be checked: passed on, and still logged */
+static void log_unchecked(const struct milter_conn *c, const struct milter_msg *m, const char *qid, uint64_t size,
+			  const char *action, const char *why)
+{
+	struct log_row *r = xmalloc(sizeof *r);
+	row_init(r, c, m, qid, NULL, size);
+	r->e.action = action;
+	r->e.reason = why;
+	row_commit(r);
+	xfree(r);
+}
+
+/* quarantine: durably stored, then discarded; tempfail if it could not be */
+static sfsistat quarantine(SMFICTX *ctx, const struct milter_msg *m, const struct message *msg, struct log_row *r,
+			   const struct inbound_verdict *v, const char *qid)
+{
+	struct buf reasons = BUF_INIT(64 * 1024);
+	signals_text(v, "\n", false, &reasons);
+	struct quarantine_meta meta = {
+		.time = r->e.time,
+		.queue_id = qid,
+		.client_ip = r->e.client_ip,
+		.mail_from = m->mail_from,
+		.rcpts = (const char *const *)m->rcpts,
+		.nrcpts = m->nrcpts,
+		.header_from = r->e.header_from,
+		.subject = r->e.subject,
+		.reasons = buf_cstr(&reasons),
+	};
+	int64_t id = 0;
+	char err[256] = "no message store";
+	int rc = milter_store != NULL ? mailstore_quarantine(milter_store, msg->data, msg->len, &meta, &id, err, sizeof err)
+				      : -1;
+	buf_free(&reasons);
+	if (rc == 0) {
+		r->e.quarantine_id = id;
+		return SMFIS_DISCARD;
+	}
+	/* never lose a message: the MTA keeps it and the client retries */
+	log_error("%s: cannot quarantine (%s): answered 451 4.3.0", qid, err);
+	smfi_setreply(ctx, "451", "4.3.0", "temporary failure storing the message, try again later");
+	r->e.action = "tempfail";
+	r->e.reason = "quarantine failed";
+	return SMFIS_TEMPFAIL;
+}
+
+/* removes the recipients whose own deny list named the header From */
+static void drop_rcpts(SMFICTX *ctx, const struct milter_msg *m, const struct inbound_verdict *v, const char *qid)
+{
+	for (size_t i = 0; i < v->ndrop; i++) {
+		char addr[MILTER_MAX_ARG + 3];
+		snprintf(addr, sizeof addr, "<%s>", m->rcpts[v->drop[i]]);
+		if (smfi_delrcpt(ctx, addr) != MI_SUCCESS)
+			log_error("%s: could not remove recipient %s", qid, addr);
+	}
+}
+
+/* ---- submission guard (guard/submission.h) ---- */
+
+static struct sub_engine *milter_guard;
+
+void milter_set_guard(struct sub_engine *e)
+{
+	milter_guard = e;
+}
+
+/* true when the guard refuses an authenticated message; the reply is set
+   and *rc_r holds what to return */
+static bool guard_refuses(SMFICTX *ctx, const struct milter_conn *c, const struct milter_msg *m, const char *qid,
+			  sfsistat *rc_r)
+{
+	if (milter_guard == NULL || m->auth_user == NULL || m->set->sub == NULL)
+		return false;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct sub_request r = {
+		.account = m->auth_user,
+		.ip = c->have_ip ? &c->ip : NULL,
+		.country = NULL, /* looked up by the engine */
+		.stage = SUB_STAGE_MESSAGE,
+		.nrcpt = (uint32_t)(m->nrcpts + m->rcpts_over),
+		.now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
+		.qid = qid,
+	};
+	struct sub_verdict v;
+	if (!sub_decide(milter_guard, m->set->sub, &r, &v))
+		return false;
+	char code[8];
+	snprintf(code, sizeof code, "%d", v.code);
+	/* v.text is printable ASCII without '%' */
+	if (smfi_setreply(ctx, code, v.xcode, v.text) != MI_SUCCESS)
+		log_error("%s: could not set the reply %s %s %s", qid, code, v.xcode, v.text);
+	*rc_r = v.code >= 500 ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+	/* the message log row (the engine logged the line already) */
+	char why[SUB_TEXT_MAX + 64];
+	snprintf(why, sizeof why, "submission guard (%s): %s %s %s", sub_reason_name(v.reason), code, v.xcode, v.text);
+	log_unchecked(c, m, qid, 0, v.code >= 500 ? "reject" : "tempfail", why);
+	return true;
+}
+
+/* ---- end of submission guard ---- */
 
 static sfsistat cb_eom(SMFICTX *ctx)
 {
@@ -265,9 +572,15 @@ static sfsistat cb_eom(SMFICTX *ctx)
 		log_error("%s: end of message without a message: passed unchecked", qid);
 		return SMFIS_CONTINUE;
 	}
+	sfsistat guard_rc;
+	if (guard_refuses(ctx, c, m, qid, &guard_rc)) {
+		msg_end(c);
+		return guard_rc;
+	}
 	remove_forged(ctx, m, qid);
 	if (m->mb.oversize) {
 		note_oversize(ctx, m);
+		log_unchecked(c, m, qid, 0, "accept", "message too large: passed without checks");
 		msg_end(c);
 		return SMFIS_CONTINUE;
 	}
@@ -277,8 +590,21 @@ static sfsistat cb_eom(SMFICTX *ctx)
 	struct message msg;
 	char err[256];
 	if (message_adopt(data, len, &msg, err, sizeof err) < 0) {
-		/* hostile or broken input: never lose the mail over it */
+		/* hostile or broken input (more header fields than message.h
+		   allows, a field over a megabyte): from outside it would slip
+		   past every check, so it is refused (the sender gets a bounce,
+		   nothing is lost); our own clients' mail passes as before */
+		if (m->inbound) {
+			char text[300];
+			snprintf(text, sizeof text, "message not accepted: %s", err);
+			smfi_setreply(ctx, "550", "5.6.0", text);
+			log_info("%s: 550 5.6.0 %s", qid, text);
+			log_unchecked(c, m, qid, len, "reject", "unreadable message");
+			msg_end(c);
+			return SMFIS_REJECT;
+		}
 		log_warning("%s: unreadable message (%s): passed without authentication checks", qid, err);
+		log_unchecked(c, m, qid, len, "accept", "unreadable message: passed without checks");
 		msg_end(c);
 		return SMFIS_CONTINUE;
 	}
@@ -295,16 +621,38 @@ static sfsistat cb_eom(SMFICTX *ctx)
 	struct auth_results res;
 	auth_check(milter_resolver, &o, &msg, &env, &res);
 
+	/* the policy: authenticated and internal clients skip the inbound
+	   checks (the submission guard decides about those) */
+	struct inbound_input in = {
+		.ip = c->ip,
+		.have_ip = c->have_ip,
+		.client_name = c->client_name,
+		.authenticated = m->auth_user != NULL,
+		.helo = c->helo,
+		.mail_from = m->mail_from,
+		.rcpts = (const char *const *)m->rcpts,
+		.nrcpts = m->nrcpts,
+		.msg = &msg,
+		.auth = &res,
+	};
+	struct inbound_verdict *v = xmalloc(sizeof *v);
+	inbound_decide(m->set->inbound, milter_resolver, &in, v);
+
 	char *ar = auth_results_header(&res, &o, "\n");
+	struct log_row *r = xmalloc(sizeof *r);
+	row_init(r, c, m, qid, &msg, len);
+	row_verdict(r, v);
 	sfsistat rc = SMFIS_CONTINUE;
-	switch (decide(&res)) {
-	case MILTER_TEMPFAIL:
-		smfi_setreply(ctx, "451", "4.7.0", "temporary DNS failure checking sender authentication");
-		flatten(ar);
-		log_info("%s: 451 4.7.0 temporary DNS failure: %s", qid, ar);
-		rc = SMFIS_TEMPFAIL;
+	switch (v->action) {
+	case INBOUND_TEMPFAIL:
+	case INBOUND_REJECT:
+		smfi_setreply(ctx, v->smtp_code, v->smtp_xcode, v->smtp_text);
+		rc = v->action == INBOUND_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
 		break;
-	case MILTER_ACCEPT: {
+	case INBOUND_QUARANTINE:
+		rc = quarantine(ctx, m, &msg, r, v, qid);
+		break;
+	case INBOUND_ACCEPT: {
 		/* with HDR_LEADSPC the MTA takes the value as is, space included */
 		size_t n = strlen(ar) + 2;
 		char *val = xmalloc(n);
@@ -312,11 +660,36 @@ static sfsistat cb_eom(SMFICTX *ctx)
 		if (smfi_insheader(ctx, 0, AUTHRES_FIELD, val) != MI_SUCCESS)
 			log_error("%s: could not add Authentication-Results", qid);
 		xfree(val);
-		flatten(ar);
-		log_info("%s: %s", qid, ar);
+		if (v->inbound) {
+			decision_headers(ctx, c, m, v, qid);
+			drop_rcpts(ctx, m, v, qid);
+		}
 		break;
 	}
 	}
+	flatten(ar);
+	row_auth(r, &res, ar);
+	row_commit(r);
+
+	/* one line per message: the results, the action and every reason */
+	struct buf line = BUF_INIT(16 * 1024);
+	buf_printf(&line, "%s: %s; action=%s score=%d", qid, ar, r->e.action, v->score);
+	if (rc == SMFIS_REJECT || (rc == SMFIS_TEMPFAIL && v->action == INBOUND_TEMPFAIL))
+		buf_printf(&line, " reply=\"%s %s %s\"", v->smtp_code, v->smtp_xcode, v->smtp_text);
+	else if (rc == SMFIS_TEMPFAIL)
+		buf_puts(&line, " reply=\"451 4.3.0 quarantine failed\"");
+	if (r->e.quarantine_id > 0)
+		buf_printf(&line, " quarantine=%lld", (long long)r->e.quarantine_id);
+	if (v->nsignals > 0) {
+		buf_puts(&line, " reasons=[");
+		signals_text(v, "; ", false, &line);
+		buf_puts(&line, "]");
+	}
+	log_info("%s", buf_cstr(&line));
+	buf_free(&line);
+
+	xfree(r);
+	xfree(v);
 	xfree(ar);
 	auth_results_free(&res);
 	message_free(&msg);
@@ -339,6 +712,7 @@ static sfsistat cb_close(SMFICTX *ctx)
 		return SMFIS_CONTINUE;
 	msg_end(c);
 	xfree(c->helo);
+	xfree(c->client_name);
 	xfree(c);
 	smfi_setpriv(ctx, NULL);
 	conn_count(-1);
@@ -351,10 +725,11 @@ int milter_register(struct dns_resolver *r)
 	struct smfiDesc desc = {
 		.xxfi_name = "mamorid",
 		.xxfi_version = SMFI_VERSION,
-		.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS,
+		.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT,
 		.xxfi_connect = cb_connect,
 		.xxfi_helo = cb_helo,
 		.xxfi_envfrom = cb_envfrom,
+		.xxfi_envrcpt = cb_envrcpt,
 		.xxfi_header = cb_header,
 		.xxfi_eoh = cb_eoh,
 		.xxfi_body = cb_body,

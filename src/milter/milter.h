@@ -3,8 +3,8 @@
  * callbacks into one message (msgbuild), runs the authentication stage
  * (auth_check) with the shared resolver and the current settings snapshot,
  * lets the decision stage pick an action, and carries it out with libmilter
- * (header edits, 4xx). Owns the per-connection and per-message state and the
- * count of open MTA connections.
+ * (header edits, 4xx/5xx, quarantine, message log). Owns the per-connection
+ * and per-message state and the count of open MTA connections.
  */
 #ifndef MAMORI_MILTER_MILTER_H
 #define MAMORI_MILTER_MILTER_H
@@ -21,6 +21,27 @@
  * libmilter refused the registration.
  */
 int milter_register(struct dns_resolver *r);
+
+/*
+ * The message log and quarantine (mailstore.h) and the GeoIP country
+ * database (NULL: no country in the log), kept by pointer for every milter
+ * thread; set before smfi_main() and cleared only once idle. Without a
+ * mailstore a message the policy quarantines is answered tempfail.
+ */
+struct mailstore;
+struct geoip;
+void milter_set_stores(struct mailstore *ms, const struct geoip *geo);
+
+/*
+ * The submission guard's engine (guard/submission.h), kept by pointer; NULL
+ * (the default) turns the guard off. With it, a message from an
+ * authenticated client ({auth_authen}) is put to sub_decide at end of
+ * message with its envelope recipient count, under the snapshot's rules
+ * (settings->sub); a refusal is answered with its code (4xx tempfail, 5xx
+ * reject). Set before smfi_main(), cleared only once idle.
+ */
+struct sub_engine;
+void milter_set_guard(struct sub_engine *e);
 
 /* waits until no MTA connection is open, up to timeout_s seconds; true when
    idle (then nothing uses the resolver any more) */

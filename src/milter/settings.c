@@ -1,5 +1,7 @@
 #include "milter/settings.h"
 #include "core/mem.h"
+#include "policy/inbound.h"
+#include "guard/submission.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -16,8 +18,26 @@ struct settings *settings_new(struct mamori_config *cfg)
 	return s;
 }
 
+struct settings *settings_build(struct mamori_config *cfg, char *err, size_t errlen)
+{
+	struct inbound_policy *pol = inbound_policy_new(cfg, err, errlen);
+	if (pol == NULL)
+		return NULL;
+	struct sub_config *sub = sub_config_compile(cfg, err, errlen);
+	if (sub == NULL) {
+		inbound_policy_free(&pol);
+		return NULL;
+	}
+	struct settings *s = settings_new(cfg);
+	s->inbound = pol;
+	s->sub = sub;
+	return s;
+}
+
 static void settings_destroy(struct settings *s)
 {
+	inbound_policy_free(&s->inbound);
+	sub_config_free(&s->sub);
 	config_free(&s->cfg);
 	xfree(s);
 }

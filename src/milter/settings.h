@@ -10,13 +10,26 @@
 
 #include "core/config.h"
 
+struct inbound_policy; /* policy/inbound.h */
+struct sub_config;     /* guard/submission.h */
+
 struct settings {
 	struct mamori_config cfg; /* owned; read-only once published */
+	struct inbound_policy *inbound; /* compiled from cfg, owned; NULL only
+	                                   for a snapshot made by settings_new */
+	struct sub_config *sub;   /* submission guard rules compiled from cfg, owned;
+				     NULL only for a snapshot made by settings_new.
+				     Its counters and locks live outside the snapshot
+				     (struct sub_engine), so a reload keeps them. */
 	unsigned refs;            /* guarded by the module's lock */
 };
 
 /* a new snapshot taking ownership of *cfg (which is zeroed); one reference */
 struct settings *settings_new(struct mamori_config *cfg);
+/* the same after compiling cfg's inbound policy (inbound_policy_new) and
+   submission guard rules (sub_config_compile); NULL
+   with "KEY: reason" in err when it does not compile, *cfg then untouched */
+struct settings *settings_build(struct mamori_config *cfg, char *err, size_t errlen);
 
 /* makes s the current snapshot, taking over the caller's reference; the
    previous one is released. Thread-safe. */

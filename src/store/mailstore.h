@@ -82,6 +82,15 @@ void mailstore_close(struct mailstore **ms);
  */
 void mailstore_log(struct mailstore *ms, const struct msglog_entry *e);
 
+/* Blocks until every row queued so far is committed (or dropped after
+   repeated failures); for shutdown and tests. */
+void mailstore_flush(struct mailstore *ms);
+/* rows dropped so far because the queue was full */
+unsigned long mailstore_dropped(struct mailstore *ms);
+/* how long a database call waits for another writer before failing (ms;
+   default STORE_SQLITE_BUSY_MS) */
+void mailstore_set_busy_timeout(struct mailstore *ms, int busy_ms);
+
 /*
  * Stores msg (len bytes, the whole message as received: headers CRLF,
  * body) durably in the quarantine. Returns 0 with the row id in *id_r once

@@ -52,14 +52,25 @@
  * Rollups are summed in memory: per report by source IP (a report's
  * domain, day and reporter are fixed), then, once the report is complete,
  * per batch by (domain, day, reporter, source IP), and written when the
- * batch commits. Writing them inside each report's savepoint made SQLite
- * copy every rollup page the report touched to its sub-journal: most of
- * the write traffic. Either table is written out early when half full
- * (sums add up: the write is an upsert), so memory stays bounded (about
- * 150 bytes a slot) whatever the input.
+ * batch commits, in primary-key order (neighbouring keys share B-tree
+ * pages). Writing them inside each report's savepoint made SQLite copy
+ * every rollup page the report touched to its sub-journal: most of the
+ * write traffic. Either table is written out early when full (sums add
+ * up: the write is an upsert), so memory stays bounded (about 170 bytes an
+ * entry) whatever the input. The per-(domain, day, reporter) totals that
+ * summaries read (rollup_org_day) are summed per batch group alongside.
  */
-#define STORE_ROLLUP_SLOTS 8192        /* per report; a power of two */
-#define STORE_BATCH_ROLLUP_SLOTS 16384 /* per batch; a power of two */
+#define STORE_ROLLUP_SLOTS 8192        /* per report: hash slots, a power of two; entries: half */
+#define STORE_BATCH_ROLLUP_SLOTS 16384 /* per batch: likewise */
+/*
+ * Records and rollup rows are written with multi-row INSERTs of up to
+ * STORE_MULTI_ROWS rows (and power-of-two remainders): one statement per
+ * row cost about half of the record insert in statement set-up and
+ * tear-down. Records wait in memory until their statement is full or the
+ * report ends (a copy of at most STORE_MULTI_ROWS records).
+ */
+#define STORE_MULTI_ROWS 32
+#define STORE_MULTI_LEVELS 6 /* statements for 1, 2, 4, .. STORE_MULTI_ROWS rows */
 /* page cache: 16 MB (SQLite's default is 2 MB) */
 #define STORE_CACHE_KB 16384
 /* pages of a new database (SQLite's default 4096; an existing database
@@ -290,6 +301,74 @@ static const char *const migrations[] = {
 	" detail TEXT NOT NULL DEFAULT '',"
 	" by_whom TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX account_event_account ON account_event(account, time);",
+
+	/* 5: cheaper import, same answers. rollup_day becomes WITHOUT ROWID
+	   (the primary key is the table: one B-tree less per row) and loses
+	   its index on day: summaries (totals, by day, by reporter) read the
+	   new rollup_org_day, per (domain, day, reporter), a few rows per
+	   report; per-source questions without a domain go through the
+	   domains active since the first day (rollup_org_day's index on day),
+	   each with the primary key. rollup_day keeps its index by source IP.
+	   agg_record loses its foreign key: the report id is the row the same
+	   savepoint just inserted, and the check was a look-up per record. */
+	"CREATE TABLE rollup_day_new ("
+	" domain TEXT NOT NULL,"
+	" day INTEGER NOT NULL,"
+	" source_ip TEXT NOT NULL,"
+	" reporter TEXT NOT NULL,"
+	" total INTEGER,"
+	" dmarc_pass INTEGER,"
+	" spf_aligned_pass INTEGER,"
+	" dkim_aligned_pass INTEGER,"
+	" fail_both INTEGER,"
+	" disp_none INTEGER,"
+	" disp_quarantine INTEGER,"
+	" disp_reject INTEGER,"
+	" first_seen INTEGER,"
+	" last_seen INTEGER,"
+	" PRIMARY KEY (domain, day, source_ip, reporter)) WITHOUT ROWID;"
+	"INSERT INTO rollup_day_new SELECT domain, day, source_ip, reporter, total, dmarc_pass, spf_aligned_pass,"
+	" dkim_aligned_pass, fail_both, disp_none, disp_quarantine, disp_reject, first_seen, last_seen"
+	" FROM rollup_day ORDER BY domain, day, source_ip, reporter;"
+	"DROP TABLE rollup_day;"
+	"ALTER TABLE rollup_day_new RENAME TO rollup_day;"
+	"CREATE INDEX rollup_day_ip ON rollup_day (source_ip, domain, day);"
+
+	"CREATE TABLE rollup_org_day ("
+	" domain TEXT NOT NULL,"
+	" day INTEGER NOT NULL,"
+	" reporter TEXT NOT NULL,"
+	" total INTEGER NOT NULL,"
+	" dmarc_pass INTEGER NOT NULL,"
+	" spf_aligned_pass INTEGER NOT NULL,"
+	" dkim_aligned_pass INTEGER NOT NULL,"
+	" disp_none INTEGER NOT NULL,"
+	" disp_quarantine INTEGER NOT NULL,"
+	" disp_reject INTEGER NOT NULL,"
+	" PRIMARY KEY (domain, day, reporter)) WITHOUT ROWID;"
+	"CREATE INDEX rollup_org_day_day ON rollup_org_day (day);"
+	"INSERT INTO rollup_org_day SELECT domain, day, reporter, SUM(total), SUM(dmarc_pass), SUM(spf_aligned_pass),"
+	" SUM(dkim_aligned_pass), SUM(disp_none), SUM(disp_quarantine), SUM(disp_reject)"
+	" FROM rollup_day GROUP BY domain, day, reporter;"
+
+	"CREATE TABLE agg_record_new ("
+	" id INTEGER PRIMARY KEY,"
+	" report INTEGER NOT NULL," /* agg_report.id */
+	" source_ip TEXT NOT NULL,"
+	" count INTEGER NOT NULL,"
+	" disposition TEXT NOT NULL,"
+	" dkim_eval TEXT NOT NULL,"
+	" spf_eval TEXT NOT NULL,"
+	" header_from TEXT NOT NULL,"
+	" envelope_from TEXT NOT NULL,"
+	" envelope_to TEXT NOT NULL,"
+	" reasons TEXT NOT NULL,"
+	" dkim TEXT NOT NULL DEFAULT '',"
+	" spf TEXT NOT NULL DEFAULT '');"
+	"INSERT INTO agg_record_new SELECT id, report, source_ip, count, disposition, dkim_eval, spf_eval,"
+	" header_from, envelope_from, envelope_to, reasons, dkim, spf FROM agg_record ORDER BY id;"
+	"DROP TABLE agg_record;"
+	"ALTER TABLE agg_record_new RENAME TO agg_record;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -301,15 +380,23 @@ int store_sqlite_schema_version(void)
 /* ---- statements ---- */
 
 /* summary filters: "D" variants take a domain (?1), "A" ones all domains;
-   both bind ?1 (unused by A) and ?2 = first day */
+   both bind ?1 (unused by A) and ?2 = first day. Per-source questions
+   over all domains visit each domain active since that day (from the
+   small rollup_org_day), each through the primary key of rollup_day
+   (domain, day, ...); CROSS JOIN keeps that order (left to right), which
+   the planner would otherwise trade for a walk of the whole by-IP index
+   to save the sort of GROUP BY source_ip */
 #define W_D " WHERE domain = ?1 AND day >= ?2"
 #define W_A " WHERE day >= ?2"
+#define FROM_A_SRC                                                                                             \
+	" FROM (SELECT DISTINCT domain AS active FROM rollup_org_day WHERE day >= ?2) a CROSS JOIN rollup_day"  \
+	" WHERE rollup_day.domain = a.active AND rollup_day.day >= ?2"
 #define SUMS                                                                                                   \
 	"SUM(total), SUM(dmarc_pass), SUM(spf_aligned_pass), SUM(dkim_aligned_pass), SUM(disp_none),"         \
 	" SUM(disp_quarantine), SUM(disp_reject)"
-#define SOURCES_SQL(W)                                                                                         \
+#define SOURCES_SQL(FROM)                                                                                      \
 	"SELECT source_ip, domain, SUM(total), SUM(dmarc_pass), SUM(spf_aligned_pass), SUM(dkim_aligned_pass),"  \
-	" SUM(fail_both), MIN(first_seen), MAX(last_seen), COUNT(DISTINCT reporter) FROM rollup_day" W         \
+	" SUM(fail_both), MIN(first_seen), MAX(last_seen), COUNT(DISTINCT reporter)" FROM                       \
 	" GROUP BY source_ip, domain HAVING SUM(fail_both) >= ?3 ORDER BY 7 DESC, 3 DESC, 1"
 
 enum stmt_id {
@@ -325,8 +412,7 @@ enum stmt_id {
 	Q_RAW_FIND,
 	Q_RAW_INSERT,
 	Q_REPORT_INSERT,
-	Q_RECORD_INSERT,
-	Q_ROLLUP_UPSERT,
+	Q_ORG_UPSERT,
 	Q_ERR_FIND_RAW,
 	Q_ERR_FIND_SRC,
 	Q_ERR_INSERT,
@@ -374,27 +460,18 @@ static const char *const stmt_sql[Q_COUNT] = {
 		" format, generator, adkim, aspf, p, sp, np, pct, fo, testing, discovery_method, errors, nrec,"
 		" total_count, source, imported_at, raw_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
 		" ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
-	[Q_RECORD_INSERT] =
-		"INSERT INTO agg_record (report, source_ip, count, disposition, dkim_eval, spf_eval, header_from,"
-		" envelope_from, envelope_to, reasons, dkim, spf) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-		" ?11, ?12)",
-	[Q_ROLLUP_UPSERT] =
-		"INSERT INTO rollup_day (domain, day, source_ip, reporter, total, dmarc_pass, spf_aligned_pass,"
-		" dkim_aligned_pass, fail_both, disp_none, disp_quarantine, disp_reject, first_seen, last_seen)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-		" ON CONFLICT (domain, day, source_ip, reporter) DO UPDATE SET"
-		" total = rollup_day.total + excluded.total,"
-		" dmarc_pass = rollup_day.dmarc_pass + excluded.dmarc_pass,"
-		" spf_aligned_pass = rollup_day.spf_aligned_pass + excluded.spf_aligned_pass,"
-		" dkim_aligned_pass = rollup_day.dkim_aligned_pass + excluded.dkim_aligned_pass,"
-		" fail_both = rollup_day.fail_both + excluded.fail_both,"
-		" disp_none = rollup_day.disp_none + excluded.disp_none,"
-		" disp_quarantine = rollup_day.disp_quarantine + excluded.disp_quarantine,"
-		" disp_reject = rollup_day.disp_reject + excluded.disp_reject,"
-		" first_seen = CASE WHEN excluded.first_seen < rollup_day.first_seen"
-		" THEN excluded.first_seen ELSE rollup_day.first_seen END,"
-		" last_seen = CASE WHEN excluded.last_seen > rollup_day.last_seen"
-		" THEN excluded.last_seen ELSE rollup_day.last_seen END",
+	[Q_ORG_UPSERT] =
+		"INSERT INTO rollup_org_day (domain, day, reporter, total, dmarc_pass, spf_aligned_pass,"
+		" dkim_aligned_pass, disp_none, disp_quarantine, disp_reject)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+		" ON CONFLICT (domain, day, reporter) DO UPDATE SET"
+		" total = rollup_org_day.total + excluded.total,"
+		" dmarc_pass = rollup_org_day.dmarc_pass + excluded.dmarc_pass,"
+		" spf_aligned_pass = rollup_org_day.spf_aligned_pass + excluded.spf_aligned_pass,"
+		" dkim_aligned_pass = rollup_org_day.dkim_aligned_pass + excluded.dkim_aligned_pass,"
+		" disp_none = rollup_org_day.disp_none + excluded.disp_none,"
+		" disp_quarantine = rollup_org_day.disp_quarantine + excluded.disp_quarantine,"
+		" disp_reject = rollup_org_day.disp_reject + excluded.disp_reject",
 	[Q_ERR_FIND_RAW] = "SELECT id FROM import_error WHERE raw_id = ?1 AND reason = ?2",
 	[Q_ERR_FIND_SRC] = "SELECT id FROM import_error WHERE raw_id IS NULL AND source = ?1 AND reason = ?2",
 	[Q_ERR_INSERT] = "INSERT INTO import_error (created, source, reason, raw_id) VALUES (?1, ?2, ?3, ?4)",
@@ -412,20 +489,20 @@ static const char *const stmt_sql[Q_COUNT] = {
 		" ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
 	[Q_SUM_REPORTS_D] = "SELECT COUNT(*) FROM agg_report WHERE domain = ?1 AND date_begin >= ?2",
 	[Q_SUM_REPORTS_A] = "SELECT COUNT(*) FROM agg_report WHERE date_begin >= ?2",
-	[Q_SUM_TOTALS_D] = "SELECT " SUMS " FROM rollup_day" W_D,
-	[Q_SUM_TOTALS_A] = "SELECT " SUMS " FROM rollup_day" W_A,
-	[Q_SUM_REPORTERS_D] = "SELECT reporter, SUM(total), SUM(dmarc_pass) FROM rollup_day" W_D
+	[Q_SUM_TOTALS_D] = "SELECT " SUMS " FROM rollup_org_day" W_D,
+	[Q_SUM_TOTALS_A] = "SELECT " SUMS " FROM rollup_org_day" W_A,
+	[Q_SUM_REPORTERS_D] = "SELECT reporter, SUM(total), SUM(dmarc_pass) FROM rollup_org_day" W_D
 			      " GROUP BY reporter ORDER BY 2 DESC, 1 LIMIT ?3",
-	[Q_SUM_REPORTERS_A] = "SELECT reporter, SUM(total), SUM(dmarc_pass) FROM rollup_day" W_A
+	[Q_SUM_REPORTERS_A] = "SELECT reporter, SUM(total), SUM(dmarc_pass) FROM rollup_org_day" W_A
 			      " GROUP BY reporter ORDER BY 2 DESC, 1 LIMIT ?3",
 	[Q_SUM_SOURCES_D] = "SELECT source_ip, SUM(total), SUM(dmarc_pass) FROM rollup_day" W_D
 			    " GROUP BY source_ip ORDER BY 2 DESC, 1 LIMIT ?3",
-	[Q_SUM_SOURCES_A] = "SELECT source_ip, SUM(total), SUM(dmarc_pass) FROM rollup_day" W_A
+	[Q_SUM_SOURCES_A] = "SELECT source_ip, SUM(total), SUM(dmarc_pass)" FROM_A_SRC
 			    " GROUP BY source_ip ORDER BY 2 DESC, 1 LIMIT ?3",
-	[Q_SUM_DAYS_D] = "SELECT day, " SUMS " FROM rollup_day" W_D " GROUP BY day ORDER BY day",
-	[Q_SUM_DAYS_A] = "SELECT day, " SUMS " FROM rollup_day" W_A " GROUP BY day ORDER BY day",
-	[Q_SOURCES_D] = SOURCES_SQL(W_D),
-	[Q_SOURCES_A] = SOURCES_SQL(W_A),
+	[Q_SUM_DAYS_D] = "SELECT day, " SUMS " FROM rollup_org_day" W_D " GROUP BY day ORDER BY day",
+	[Q_SUM_DAYS_A] = "SELECT day, " SUMS " FROM rollup_org_day" W_A " GROUP BY day ORDER BY day",
+	[Q_SOURCES_D] = SOURCES_SQL(" FROM rollup_day" W_D),
+	[Q_SOURCES_A] = SOURCES_SQL(FROM_A_SRC),
 	[Q_SRC_REPORTERS_D] = "SELECT DISTINCT reporter FROM rollup_day WHERE source_ip = ?1 AND domain = ?2"
 			      " AND day >= ?3 ORDER BY reporter",
 	[Q_SRC_REPORTERS_A] = "SELECT DISTINCT reporter FROM rollup_day WHERE source_ip = ?1 AND day >= ?3"
@@ -451,32 +528,66 @@ const char *store_sqlite_read_sql(size_t i)
 	return i < sizeof read_stmts / sizeof read_stmts[0] ? stmt_sql[read_stmts[i]] : NULL;
 }
 
-struct rollup_slot {
-	bool used;
-	unsigned group;           /* batch table: index in sqlite_store.grp */
+/* message counts of a rollup row */
+struct roll_sums {
+	uint64_t total, dmarc_pass, spf_pass, dkim_pass, fail_both, none, quarantine, reject;
+};
+
+/* one source's sums: in the report table (group 0) or the batch table
+   (group: index in sqlite_store.grp) */
+struct rollup_entry {
+	unsigned group;
+	uint32_t slot;            /* its place in rollup_table.slot */
 	struct ipaddr ip;
 	char text[IP_STRLEN];     /* ip as stored */
-	uint64_t total, dmarc_pass, spf_pass, dkim_pass, fail_both, none, quarantine, reject;
+	struct roll_sums c;
 	int64_t first_seen, last_seen;
 };
 
-/* open addressing on (group, source IP); cap a power of two */
+/* open addressing on (group, source IP) over a dense array of entries, so
+   walking and emptying the table touch only the entries in use */
 struct rollup_table {
-	struct rollup_slot *slot;
-	size_t n, cap;
+	uint32_t *slot;           /* cap: 0 free, else entry index + 1 */
+	struct rollup_entry *e;   /* cap / 2 */
+	size_t n, cap;            /* cap a power of two */
 };
 
-/* the (domain, day, reporter) part of a batch rollup key */
+/* the (domain, day, reporter) part of a batch rollup key, with the
+   group's totals (its rollup_org_day row) */
 struct rollup_group {
 	char domain[256];
 	char reporter[256];
 	int64_t day;
+	struct roll_sums c;
+	bool any;                 /* a report of the group had records */
+};
+
+/* a rollup row to write: its key and sums */
+struct roll_order {
+	const char *domain, *reporter;
+	int64_t day;
+	const struct rollup_entry *e;
+};
+
+/* multi-row statements: head, one row of nparam placeholders (repeated),
+   tail */
+enum multi_id { M_RECORD, M_ROLLUP, M_COUNT };
+
+/* the text fields of a record waiting for its INSERT: offsets of
+   NUL-terminated strings in sqlite_store.pend_text */
+enum { PT_IP, PT_DISP, PT_DKIM_EVAL, PT_SPF_EVAL, PT_HFROM, PT_EFROM, PT_ETO, PT_REASONS, PT_DKIM, PT_SPF, PT_COUNT };
+struct pending_record {
+	int64_t count;
+	size_t off[PT_COUNT];
+	size_t len[PT_COUNT];
 };
 
 struct sqlite_store {
 	struct store base;
 	sqlite3 *db;
 	sqlite3_stmt *stmt[Q_COUNT];
+	sqlite3_stmt *multi[M_COUNT][STORE_MULTI_LEVELS];
+	EVP_MD *sha256;
 	/* the import batch: one transaction over many reports */
 	bool batch;
 	unsigned batch_reports;
@@ -487,10 +598,16 @@ struct sqlite_store {
 	int64_t report_row;
 	int64_t report_first; /* its first record's id, 0 before one */
 	uint64_t report_nrec;
+	struct pending_record pend[STORE_MULTI_ROWS]; /* its records not yet inserted */
+	unsigned npend;
+	struct buf pend_text;
 	struct rollup_table rep;  /* the open report's rollups, by source IP */
+	struct roll_sums rep_tot; /* and its totals */
+	bool rep_any;             /* it has records */
 	struct rollup_table bat;  /* complete reports' rollups, by group and IP */
 	struct rollup_group grp[STORE_BATCH_REPORTS];
 	unsigned ngrp;
+	struct roll_order *order; /* sort space: bat.cap / 2 */
 };
 
 static struct sqlite_store *sq(struct store *s)
@@ -599,6 +716,8 @@ static const struct store_ops sqlite_ops;
 static void sq_agg_abort(struct store *base);
 static int batch_commit(struct sqlite_store *s);
 static void batch_lost(struct sqlite_store *s);
+static void roll_init(struct rollup_table *t, size_t cap);
+static void roll_free(struct rollup_table *t);
 
 static int migrate(struct sqlite3 *db, char *err, size_t errlen)
 {
@@ -654,7 +773,10 @@ fail:
 struct store *store_sqlite_open(const char *path, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	/* NOMUTEX: a connection is used by one thread at a time (see the top
+	   of this file), so SQLite's own per-call connection mutex is only
+	   cost (two lock/unlock pairs per bound value) */
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
@@ -687,10 +809,10 @@ struct store *store_sqlite_open(const char *path, char *err, size_t errlen)
 	struct sqlite_store *s = xcalloc(1, sizeof *s);
 	s->base.ops = &sqlite_ops;
 	s->db = db;
-	s->rep.cap = STORE_ROLLUP_SLOTS;
-	s->rep.slot = xcalloc(s->rep.cap, sizeof *s->rep.slot);
-	s->bat.cap = STORE_BATCH_ROLLUP_SLOTS;
-	s->bat.slot = xcalloc(s->bat.cap, sizeof *s->bat.slot);
+	roll_init(&s->rep, STORE_ROLLUP_SLOTS);
+	roll_init(&s->bat, STORE_BATCH_ROLLUP_SLOTS);
+	s->order = xcalloc(s->bat.cap / 2, sizeof *s->order);
+	s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	return &s->base;
 }
 
@@ -715,27 +837,78 @@ static void sq_close(struct store *base)
 	if (s->in_report)
 		sq_agg_abort(base);
 	batch_commit(s);
-	xfree(s->rep.slot);
-	xfree(s->bat.slot);
+	roll_free(&s->rep);
+	roll_free(&s->bat);
+	xfree(s->order);
+	buf_free(&s->pend_text);
+	EVP_MD_free(s->sha256);
 	for (int i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
+	for (int i = 0; i < M_COUNT; i++)
+		for (int l = 0; l < STORE_MULTI_LEVELS; l++)
+			sqlite3_finalize(s->multi[i][l]);
 	sqlite3_close(s->db);
 	xfree(s);
 }
 
 /* ---- raw blobs ---- */
 
-static void sha256_hex(const void *data, size_t len, char out[65])
+/* md: the store's fetched SHA-256 (EVP_sha256() fetches it on every call) */
+static void sha256_hex(const EVP_MD *md_type, const void *data, size_t len, char out[65])
 {
 	unsigned char md[32];
 	unsigned mdlen = 0;
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	EVP_Digest(data, len, md, &mdlen, md_type != NULL ? md_type : EVP_sha256(), NULL);
 	static const char hex[] = "0123456789abcdef";
 	for (unsigned i = 0; i < 32; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[64] = '\0';
+}
+
+/*
+ * data as a zlib stream (RFC 1950) of stored deflate blocks (RFC 1951
+ * 3.2.4), what compress2() at level 0 writes, without its 256 KB of
+ * compressor state to set up per call; heap, *zlen_r bytes.
+ */
+static unsigned char *zlib_stored(const void *data, size_t len, uLongf *zlen_r)
+{
+	enum { STORED_MAX = 65535 };
+	size_t nblocks = len / STORED_MAX + 1;
+	size_t zlen = 2 + nblocks * 5 + len + 4;
+	unsigned char *z = xmalloc(zlen), *o = z;
+	const unsigned char *in = data;
+	*o++ = 0x78; /* deflate, 32 KB window */
+	*o++ = 0x01; /* no dictionary, fastest; (0x78 << 8 | 0x01) % 31 == 0 */
+	size_t left = len;
+	do {
+		size_t n = left > STORED_MAX ? STORED_MAX : left;
+		*o++ = n == left ? 1 : 0; /* BFINAL on the last block, BTYPE 00 */
+		o[0] = (unsigned char)(n & 0xff);
+		o[1] = (unsigned char)(n >> 8);
+		o[2] = (unsigned char)(~n & 0xff);
+		o[3] = (unsigned char)((~n >> 8) & 0xff);
+		o += 4;
+		if (n > 0)
+			memcpy(o, in, n);
+		o += n;
+		in += n;
+		left -= n;
+	} while (left > 0);
+	/* adler32 takes uInt lengths */
+	uLong ad = adler32(0L, Z_NULL, 0);
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off > (1u << 30) ? (1u << 30) : len - off;
+		ad = adler32(ad, (const Bytef *)data + off, (uInt)n);
+		off += n;
+	}
+	*o++ = (unsigned char)(ad >> 24);
+	*o++ = (unsigned char)(ad >> 16);
+	*o++ = (unsigned char)(ad >> 8);
+	*o++ = (unsigned char)ad;
+	*zlen_r = (uLongf)(o - z);
+	return z;
 }
 
 /*
@@ -752,7 +925,7 @@ static int raw_put(struct sqlite_store *s, const void *raw, size_t rawlen, int64
 		return SQLITE_TOOBIG;
 	}
 	char sha[65];
-	sha256_hex(raw, rawlen, sha);
+	sha256_hex(s->sha256, raw, rawlen, sha);
 	int rc;
 	sqlite3_stmt *st = stmt(s, Q_RAW_FIND, &rc);
 	if (st == NULL)
@@ -767,17 +940,23 @@ static int raw_put(struct sqlite_store *s, const void *raw, size_t rawlen, int64
 	if (rc != SQLITE_DONE)
 		goto fail;
 
-	uLongf zlen = compressBound(rawlen);
-	unsigned char *z = xmalloc(zlen);
 	/* a gzip or zip container is already compressed: deflating it again
-	   costs time for nothing, so it is only wrapped (level 0, still read
-	   back with uncompress) */
+	   costs time for nothing, so it is only wrapped in stored blocks
+	   (still read back with uncompress) */
 	const unsigned char *m = raw;
 	bool packed = rawlen >= 4 && ((m[0] == 0x1f && m[1] == 0x8b) || memcmp(m, "PK\x03\x04", 4) == 0);
-	if (compress2(z, &zlen, raw, rawlen, packed ? Z_NO_COMPRESSION : Z_DEFAULT_COMPRESSION) != Z_OK) {
-		xfree(z);
-		snprintf(err, errlen, "raw report: zlib compression failed");
-		return SQLITE_ERROR;
+	uLongf zlen;
+	unsigned char *z;
+	if (packed) {
+		z = zlib_stored(raw, rawlen, &zlen);
+	} else {
+		zlen = compressBound(rawlen);
+		z = xmalloc(zlen);
+		if (compress2(z, &zlen, raw, rawlen, Z_DEFAULT_COMPRESSION) != Z_OK) {
+			xfree(z);
+			snprintf(err, errlen, "raw report: zlib compression failed");
+			return SQLITE_ERROR;
+		}
 	}
 	if ((st = stmt(s, Q_RAW_INSERT, &rc)) == NULL) {
 		xfree(z);
@@ -808,10 +987,68 @@ static void bind_raw_id(sqlite3_stmt *st, int i, int64_t raw_id)
 
 /* ---- aggregate reports ---- */
 
-/* an address as stored: the text of ip_format(); IPv4, by far the most
-   common, without inet_ntop (a tenth of the per-record cost) */
+/* IPv6 text as inet_ntop writes it (RFC 5952: lower-case hex without
+   leading zeros, the longest run of two or more zero fields as "::", the
+   first on a tie); addresses that glibc prints with a dotted IPv4 tail
+   (::a.b.c.d, ::ffff:a.b.c.d) are left to it. inet_ntop formats each field
+   with sprintf: a tenth of the per-record cost. */
+static void ip6_text(const struct ipaddr *ip, char out[IP_STRLEN])
+{
+	unsigned w[8];
+	for (int i = 0; i < 8; i++)
+		w[i] = (unsigned)ip->a[2 * i] << 8 | ip->a[2 * i + 1];
+	if ((w[0] | w[1] | w[2] | w[3] | w[4]) == 0 && (w[5] == 0 || w[5] == 0xffff)) {
+		ip_format(ip, out);
+		return;
+	}
+	int best = -1, bestlen = 0;
+	for (int i = 0; i < 8;) {
+		if (w[i] != 0) {
+			i++;
+			continue;
+		}
+		int j = i;
+		while (j < 8 && w[j] == 0)
+			j++;
+		if (j - i > bestlen) {
+			best = i;
+			bestlen = j - i;
+		}
+		i = j;
+	}
+	if (bestlen < 2)
+		best = -1;
+	static const char hex[] = "0123456789abcdef";
+	char *o = out;
+	for (int i = 0; i < 8; i++) {
+		if (best >= 0 && i >= best && i < best + bestlen) {
+			if (i == best)
+				*o++ = ':';
+			continue;
+		}
+		if (i != 0)
+			*o++ = ':';
+		unsigned v = w[i];
+		if (v >= 0x1000)
+			*o++ = hex[v >> 12];
+		if (v >= 0x100)
+			*o++ = hex[(v >> 8) & 15];
+		if (v >= 0x10)
+			*o++ = hex[(v >> 4) & 15];
+		*o++ = hex[v & 15];
+	}
+	if (best >= 0 && best + bestlen == 8)
+		*o++ = ':';
+	*o = '\0';
+}
+
+/* an address as stored: the text of ip_format(), without inet_ntop */
 static void ip_text(const struct ipaddr *ip, char out[IP_STRLEN])
 {
+	if (ip->family == AF_INET6) {
+		ip6_text(ip, out);
+		return;
+	}
 	if (ip->family != AF_INET) {
 		ip_format(ip, out);
 		return;
@@ -828,65 +1065,243 @@ static void ip_text(const struct ipaddr *ip, char out[IP_STRLEN])
 	}
 }
 
-/* appends v to out[*off] (room checked by the callers' sizes) */
-static void put_str(char *out, size_t outlen, size_t *off, const char *v)
-{
-	size_t n = strlen(v);
-	if (*off + n >= outlen)
-		n = outlen - 1 - *off;
-	memcpy(out + *off, v, n);
-	*off += n;
-	out[*off] = '\0';
-}
+/* ---- records waiting for their multi-row INSERT ---- */
 
-static void join_reasons(const struct agg_record *rec, char *out, size_t outlen)
+static const struct {
+	const char *head;
+	unsigned nparam;
+	const char *tail;
+} multi_sql[M_COUNT] = {
+	[M_RECORD] = { "INSERT OR FAIL INTO agg_record (report, source_ip, count, disposition, dkim_eval, spf_eval,"
+		       " header_from, envelope_from, envelope_to, reasons, dkim, spf) VALUES ",
+		       12, "" },
+	[M_ROLLUP] = { "INSERT OR FAIL INTO rollup_day (domain, day, source_ip, reporter, total, dmarc_pass,"
+		       " spf_aligned_pass, dkim_aligned_pass, fail_both, disp_none, disp_quarantine, disp_reject,"
+		       " first_seen, last_seen) VALUES ",
+		       14,
+		       " ON CONFLICT (domain, day, source_ip, reporter) DO UPDATE SET"
+		       " total = rollup_day.total + excluded.total,"
+		       " dmarc_pass = rollup_day.dmarc_pass + excluded.dmarc_pass,"
+		       " spf_aligned_pass = rollup_day.spf_aligned_pass + excluded.spf_aligned_pass,"
+		       " dkim_aligned_pass = rollup_day.dkim_aligned_pass + excluded.dkim_aligned_pass,"
+		       " fail_both = rollup_day.fail_both + excluded.fail_both,"
+		       " disp_none = rollup_day.disp_none + excluded.disp_none,"
+		       " disp_quarantine = rollup_day.disp_quarantine + excluded.disp_quarantine,"
+		       " disp_reject = rollup_day.disp_reject + excluded.disp_reject,"
+		       " first_seen = CASE WHEN excluded.first_seen < rollup_day.first_seen"
+		       " THEN excluded.first_seen ELSE rollup_day.first_seen END,"
+		       " last_seen = CASE WHEN excluded.last_seen > rollup_day.last_seen"
+		       " THEN excluded.last_seen ELSE rollup_day.last_seen END" },
+};
+
+/* the multi-row statement for 1 << level rows, prepared on first use */
+static sqlite3_stmt *multi_stmt(struct sqlite_store *s, enum multi_id id, unsigned level, int *rc_r)
 {
-	size_t off = 0;
-	out[0] = '\0';
-	for (unsigned i = 0; i < rec->nreason && i < AGG_MAX_REASONS; i++) {
-		if (i > 0)
-			put_str(out, outlen, &off, "; ");
-		put_str(out, outlen, &off, rec->reason[i].type);
-		if (rec->reason[i].comment[0] != '\0') {
-			put_str(out, outlen, &off, ": ");
-			put_str(out, outlen, &off, rec->reason[i].comment);
+	if (s->multi[id][level] == NULL) {
+		struct buf sql = BUF_INIT(0);
+		buf_puts(&sql, multi_sql[id].head);
+		for (unsigned r = 0; r < 1u << level; r++) {
+			buf_puts(&sql, r > 0 ? ", (?" : "(?");
+			for (unsigned p = 1; p < multi_sql[id].nparam; p++)
+				buf_puts(&sql, ", ?");
+			buf_putc(&sql, ')');
+		}
+		buf_puts(&sql, multi_sql[id].tail);
+		int rc = sqlite3_prepare_v3(s->db, buf_cstr(&sql), -1, SQLITE_PREPARE_PERSISTENT, &s->multi[id][level],
+					    NULL);
+		buf_free(&sql);
+		if (rc != SQLITE_OK) {
+			*rc_r = rc;
+			return NULL;
 		}
 	}
+	*rc_r = SQLITE_OK;
+	return s->multi[id][level];
 }
 
-static struct rollup_slot *roll_slot(struct rollup_table *t, unsigned group, const struct ipaddr *ip,
-				     const char *text)
+/* the largest level whose statement takes at most n (> 0) rows */
+static unsigned multi_level(size_t n)
 {
-	uint64_t h = (1469598103934665603ULL ^ (uint64_t)ip->family ^ ((uint64_t)group << 8)) * 1099511628211ULL;
+	unsigned level = 0;
+	while (level + 1 < STORE_MULTI_LEVELS && ((size_t)2 << level) <= n)
+		level++;
+	return level;
+}
+
+/* appends a NUL-terminated copy of v[0..n-1] to the pending text */
+static void pend_put(struct sqlite_store *s, struct pending_record *p, int field, const char *v, size_t n)
+{
+	p->off[field] = s->pend_text.len;
+	p->len[field] = n;
+	buf_append(&s->pend_text, v, n);
+	buf_putc(&s->pend_text, '\0');
+}
+
+static void pend_str(struct sqlite_store *s, struct pending_record *p, int field, const char *v)
+{
+	pend_put(s, p, field, v, strlen(v));
+}
+
+/* field: the record's reasons, "type: comment" joined with "; " */
+static void pend_reasons(struct sqlite_store *s, struct pending_record *p, const struct agg_record *rec)
+{
+	struct buf *b = &s->pend_text;
+	p->off[PT_REASONS] = b->len;
+	for (unsigned i = 0; i < rec->nreason && i < AGG_MAX_REASONS; i++) {
+		if (i > 0)
+			buf_append(b, "; ", 2);
+		buf_puts(b, rec->reason[i].type);
+		if (rec->reason[i].comment[0] != '\0') {
+			buf_append(b, ": ", 2);
+			buf_puts(b, rec->reason[i].comment);
+		}
+	}
+	p->len[PT_REASONS] = b->len - p->off[PT_REASONS];
+	buf_putc(b, '\0');
+}
+
+/* field: a record's DKIM or SPF results as stored: one per line, fields
+   tab-separated (see migration 2); the middle field is the selector (dkim)
+   or the scope (spf) */
+static void pend_auth(struct sqlite_store *s, struct pending_record *p, int field, const struct agg_auth *a,
+		      unsigned n, bool dkim)
+{
+	struct buf *b = &s->pend_text;
+	p->off[field] = b->len;
+	for (unsigned i = 0; i < n; i++) {
+		if (i > 0)
+			buf_putc(b, '\n');
+		buf_puts(b, a[i].domain);
+		buf_putc(b, '\t');
+		buf_puts(b, dkim ? a[i].selector : a[i].scope);
+		buf_putc(b, '\t');
+		buf_puts(b, a[i].result);
+		buf_putc(b, '\t');
+		buf_puts(b, a[i].human);
+	}
+	p->len[field] = b->len - p->off[field];
+	buf_putc(b, '\0');
+}
+
+static void pend_clear(struct sqlite_store *s)
+{
+	s->npend = 0;
+	buf_reset(&s->pend_text);
+}
+
+/* inserts the open report's pending records (inside its savepoint) */
+static int pend_flush(struct sqlite_store *s)
+{
+	static const int text_param[PT_COUNT] = {
+		[PT_IP] = 2, [PT_DISP] = 4, [PT_DKIM_EVAL] = 5, [PT_SPF_EVAL] = 6, [PT_HFROM] = 7,
+		[PT_EFROM] = 8, [PT_ETO] = 9, [PT_REASONS] = 10, [PT_DKIM] = 11, [PT_SPF] = 12,
+	};
+	const char *text = s->pend_text.data;
+	unsigned next = 0;
+	int rc = SQLITE_OK;
+	while (next < s->npend) {
+		unsigned level = multi_level(s->npend - next), rows = 1u << level;
+		sqlite3_stmt *st = multi_stmt(s, M_RECORD, level, &rc);
+		if (st == NULL)
+			break;
+		for (unsigned r = 0; r < rows; r++) {
+			const struct pending_record *p = &s->pend[next + r];
+			int base = (int)(r * multi_sql[M_RECORD].nparam);
+			sqlite3_bind_int64(st, base + 1, s->report_row);
+			sqlite3_bind_int64(st, base + 3, p->count);
+			for (int f = 0; f < PT_COUNT; f++)
+				sqlite3_bind_text(st, base + text_param[f], text + p->off[f], (int)p->len[f],
+						  SQLITE_STATIC);
+		}
+		rc = sqlite3_step(st);
+		done(st);
+		if (rc != SQLITE_DONE)
+			break;
+		rc = SQLITE_OK;
+		/* one statement's rows get consecutive ids (a new row id is the
+		   largest + 1, and this transaction is the only writer) */
+		if (s->report_first == 0)
+			s->report_first = sqlite3_last_insert_rowid(s->db) - (int64_t)rows + 1;
+		next += rows;
+	}
+	pend_clear(s);
+	return rc;
+}
+
+/* ---- rollups ---- */
+
+static void roll_init(struct rollup_table *t, size_t cap)
+{
+	t->cap = cap;
+	t->n = 0;
+	t->slot = xcalloc(cap, sizeof *t->slot);
+	t->e = xcalloc(cap / 2, sizeof *t->e);
+}
+
+static void roll_free(struct rollup_table *t)
+{
+	xfree(t->slot);
+	xfree(t->e);
+	t->n = t->cap = 0;
+}
+
+static bool roll_full(const struct rollup_table *t, size_t more)
+{
+	return t->n + more > t->cap / 2;
+}
+
+/* the entry of (group, ip), added empty if new (*new_r); the caller made
+   sure there is room (roll_full) */
+static struct rollup_entry *roll_get(struct rollup_table *t, unsigned group, const struct ipaddr *ip,
+				     const char *text, bool *new_r)
+{
 	size_t alen = ip->family == AF_INET ? 4 : 16;
-	for (size_t i = 0; i < alen; i++)
-		h = (h ^ ip->a[i]) * 1099511628211ULL;
+	uint64_t h = 0x9e3779b97f4a7c15ULL * ((uint64_t)group + 1) ^ (uint64_t)ip->family;
+	for (size_t i = 0; i < alen; i += 4) {
+		uint32_t w;
+		memcpy(&w, ip->a + i, 4);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
 	size_t mask = t->cap - 1;
-	for (size_t i = (size_t)(h ^ (h >> 29)) & mask;; i = (i + 1) & mask) {
-		struct rollup_slot *e = &t->slot[i];
-		if (!e->used) {
+	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+		uint32_t k = t->slot[i];
+		if (k == 0) {
+			struct rollup_entry *e = &t->e[t->n];
 			memset(e, 0, sizeof *e);
-			e->used = true;
 			e->group = group;
+			e->slot = (uint32_t)i;
 			e->ip = *ip;
 			memcpy(e->text, text, strlen(text) + 1);
-			t->n++;
+			t->slot[i] = (uint32_t)++t->n;
+			*new_r = true;
 			return e;
 		}
-		if (e->group == group && e->ip.family == ip->family && memcmp(e->ip.a, ip->a, alen) == 0)
+		struct rollup_entry *e = &t->e[k - 1];
+		if (e->group == group && e->ip.family == ip->family && memcmp(e->ip.a, ip->a, alen) == 0) {
+			*new_r = false;
 			return e;
+		}
 	}
 }
 
 static void roll_clear(struct rollup_table *t)
 {
-	for (size_t i = 0; i < t->cap && t->n > 0; i++) {
-		if (t->slot[i].used) {
-			t->slot[i].used = false;
-			t->n--;
-		}
-	}
+	for (size_t i = 0; i < t->n; i++)
+		t->slot[t->e[i].slot] = 0;
 	t->n = 0;
+}
+
+static void sums_add(struct roll_sums *to, const struct roll_sums *c)
+{
+	to->total += c->total;
+	to->dmarc_pass += c->dmarc_pass;
+	to->spf_pass += c->spf_pass;
+	to->dkim_pass += c->dkim_pass;
+	to->fail_both += c->fail_both;
+	to->none += c->none;
+	to->quarantine += c->quarantine;
+	to->reject += c->reject;
 }
 
 /* the reporter as summaries show it: org_name, else its address */
@@ -895,53 +1310,108 @@ static const char *reporter_of(const struct agg_report *r)
 	return r->org_name[0] != '\0' ? r->org_name : r->email[0] != '\0' ? r->email : "(unnamed)";
 }
 
-static int roll_upsert(struct sqlite_store *s, const char *domain, int64_t day, const char *reporter,
-		       const struct rollup_slot *e)
+/* primary-key order of rollup_day: (domain, day, source_ip, reporter),
+   compared as SQLite's BINARY collation does (bytes) */
+static int roll_order_cmp(const void *pa, const void *pb)
+{
+	const struct roll_order *a = pa, *b = pb;
+	int c = a->domain == b->domain ? 0 : strcmp(a->domain, b->domain);
+	if (c != 0)
+		return c;
+	if (a->day != b->day)
+		return a->day < b->day ? -1 : 1;
+	if ((c = strcmp(a->e->text, b->e->text)) != 0)
+		return c;
+	return a->reporter == b->reporter ? 0 : strcmp(a->reporter, b->reporter);
+}
+
+/* upserts rows o[0..n-1] into rollup_day, several per statement */
+static int roll_write(struct sqlite_store *s, const struct roll_order *o, size_t n)
+{
+	size_t next = 0;
+	int rc = SQLITE_OK;
+	while (next < n) {
+		unsigned level = multi_level(n - next), rows = 1u << level;
+		sqlite3_stmt *st = multi_stmt(s, M_ROLLUP, level, &rc);
+		if (st == NULL)
+			return rc;
+		for (unsigned r = 0; r < rows; r++) {
+			const struct roll_order *k = &o[next + r];
+			const struct rollup_entry *e = k->e;
+			int p = (int)(r * multi_sql[M_ROLLUP].nparam);
+			sqlite3_bind_text(st, p + 1, k->domain, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, p + 2, k->day);
+			sqlite3_bind_text(st, p + 3, e->text, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, p + 4, k->reporter, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, p + 5, clamp_u64(e->c.total));
+			sqlite3_bind_int64(st, p + 6, clamp_u64(e->c.dmarc_pass));
+			sqlite3_bind_int64(st, p + 7, clamp_u64(e->c.spf_pass));
+			sqlite3_bind_int64(st, p + 8, clamp_u64(e->c.dkim_pass));
+			sqlite3_bind_int64(st, p + 9, clamp_u64(e->c.fail_both));
+			sqlite3_bind_int64(st, p + 10, clamp_u64(e->c.none));
+			sqlite3_bind_int64(st, p + 11, clamp_u64(e->c.quarantine));
+			sqlite3_bind_int64(st, p + 12, clamp_u64(e->c.reject));
+			sqlite3_bind_int64(st, p + 13, e->first_seen);
+			sqlite3_bind_int64(st, p + 14, e->last_seen);
+		}
+		rc = sqlite3_step(st);
+		done(st);
+		if (rc != SQLITE_DONE)
+			return rc;
+		rc = SQLITE_OK;
+		next += rows;
+	}
+	return rc;
+}
+
+/* writes the open report's sums (inside its savepoint) and empties them;
+   its totals stay for rep_merge */
+static int rep_flush(struct sqlite_store *s, const struct agg_report *r)
+{
+	int64_t day = store_day_of(r->date_begin);
+	const char *reporter = reporter_of(r);
+	for (size_t i = 0; i < s->rep.n; i++)
+		s->order[i] = (struct roll_order){ r->domain, reporter, day, &s->rep.e[i] };
+	qsort(s->order, s->rep.n, sizeof *s->order, roll_order_cmp);
+	int rc = roll_write(s, s->order, s->rep.n);
+	roll_clear(&s->rep);
+	return rc;
+}
+
+static int org_upsert(struct sqlite_store *s, const struct rollup_group *g)
 {
 	int rc;
-	sqlite3_stmt *st = stmt(s, Q_ROLLUP_UPSERT, &rc);
+	sqlite3_stmt *st = stmt(s, Q_ORG_UPSERT, &rc);
 	if (st == NULL)
 		return rc;
-	bind_text(st, 1, domain);
-	sqlite3_bind_int64(st, 2, day);
-	bind_text(st, 3, e->text);
-	bind_text(st, 4, reporter);
-	sqlite3_bind_int64(st, 5, clamp_u64(e->total));
-	sqlite3_bind_int64(st, 6, clamp_u64(e->dmarc_pass));
-	sqlite3_bind_int64(st, 7, clamp_u64(e->spf_pass));
-	sqlite3_bind_int64(st, 8, clamp_u64(e->dkim_pass));
-	sqlite3_bind_int64(st, 9, clamp_u64(e->fail_both));
-	sqlite3_bind_int64(st, 10, clamp_u64(e->none));
-	sqlite3_bind_int64(st, 11, clamp_u64(e->quarantine));
-	sqlite3_bind_int64(st, 12, clamp_u64(e->reject));
-	sqlite3_bind_int64(st, 13, e->first_seen);
-	sqlite3_bind_int64(st, 14, e->last_seen);
+	bind_text(st, 1, g->domain);
+	sqlite3_bind_int64(st, 2, g->day);
+	bind_text(st, 3, g->reporter);
+	sqlite3_bind_int64(st, 4, clamp_u64(g->c.total));
+	sqlite3_bind_int64(st, 5, clamp_u64(g->c.dmarc_pass));
+	sqlite3_bind_int64(st, 6, clamp_u64(g->c.spf_pass));
+	sqlite3_bind_int64(st, 7, clamp_u64(g->c.dkim_pass));
+	sqlite3_bind_int64(st, 8, clamp_u64(g->c.none));
+	sqlite3_bind_int64(st, 9, clamp_u64(g->c.quarantine));
+	sqlite3_bind_int64(st, 10, clamp_u64(g->c.reject));
 	rc = sqlite3_step(st);
 	done(st);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* writes the open report's sums (inside its savepoint) and empties them */
-static int rep_flush(struct sqlite_store *s, const struct agg_report *r)
-{
-	int rc = SQLITE_OK;
-	int64_t day = store_day_of(r->date_begin);
-	for (size_t i = 0; i < s->rep.cap && rc == SQLITE_OK; i++)
-		if (s->rep.slot[i].used)
-			rc = roll_upsert(s, r->domain, day, reporter_of(r), &s->rep.slot[i]);
-	roll_clear(&s->rep);
-	return rc;
-}
-
 /* writes the batch's sums (inside the batch transaction) and empties them */
 static int bat_flush(struct sqlite_store *s)
 {
-	int rc = SQLITE_OK;
-	for (size_t i = 0; i < s->bat.cap && rc == SQLITE_OK; i++) {
-		const struct rollup_slot *e = &s->bat.slot[i];
-		if (e->used)
-			rc = roll_upsert(s, s->grp[e->group].domain, s->grp[e->group].day, s->grp[e->group].reporter, e);
+	for (size_t i = 0; i < s->bat.n; i++) {
+		const struct rollup_entry *e = &s->bat.e[i];
+		const struct rollup_group *g = &s->grp[e->group];
+		s->order[i] = (struct roll_order){ g->domain, g->reporter, g->day, e };
 	}
+	qsort(s->order, s->bat.n, sizeof *s->order, roll_order_cmp);
+	int rc = roll_write(s, s->order, s->bat.n);
+	for (unsigned g = 0; g < s->ngrp && rc == SQLITE_OK; g++)
+		if (s->grp[g].any)
+			rc = org_upsert(s, &s->grp[g]);
 	roll_clear(&s->bat);
 	s->ngrp = 0;
 	return rc;
@@ -951,8 +1421,7 @@ static int bat_flush(struct sqlite_store *s)
 static int rep_merge(struct sqlite_store *s, const struct agg_report *r)
 {
 	int rc;
-	if ((s->ngrp == STORE_BATCH_REPORTS || s->bat.n + s->rep.n > s->bat.cap / 2) &&
-	    (rc = bat_flush(s)) != SQLITE_OK)
+	if ((s->ngrp == STORE_BATCH_REPORTS || roll_full(&s->bat, s->rep.n)) && (rc = bat_flush(s)) != SQLITE_OK)
 		return rc;
 	int64_t day = store_day_of(r->date_begin);
 	const char *reporter = reporter_of(r);
@@ -961,43 +1430,48 @@ static int rep_merge(struct sqlite_store *s, const struct agg_report *r)
 			       strcmp(s->grp[g].reporter, reporter) != 0))
 		g++;
 	if (g == s->ngrp) {
-		snprintf(s->grp[g].domain, sizeof s->grp[g].domain, "%s", r->domain);
-		snprintf(s->grp[g].reporter, sizeof s->grp[g].reporter, "%s", reporter);
-		s->grp[g].day = day;
+		struct rollup_group *ng = &s->grp[g];
+		snprintf(ng->domain, sizeof ng->domain, "%s", r->domain);
+		snprintf(ng->reporter, sizeof ng->reporter, "%s", reporter);
+		ng->day = day;
+		memset(&ng->c, 0, sizeof ng->c);
+		ng->any = false;
 		s->ngrp++;
 	}
-	for (size_t i = 0; i < s->rep.cap && s->rep.n > 0; i++) {
-		struct rollup_slot *e = &s->rep.slot[i];
-		if (!e->used)
-			continue;
-		struct rollup_slot *b = roll_slot(&s->bat, g, &e->ip, e->text);
-		if (b->total == 0 && b->first_seen == 0 && b->last_seen == 0) {
+	sums_add(&s->grp[g].c, &s->rep_tot);
+	s->grp[g].any |= s->rep_any;
+	for (size_t i = 0; i < s->rep.n; i++) {
+		const struct rollup_entry *e = &s->rep.e[i];
+		bool fresh;
+		struct rollup_entry *b = roll_get(&s->bat, g, &e->ip, e->text, &fresh);
+		if (fresh) {
 			b->first_seen = e->first_seen;
 			b->last_seen = e->last_seen;
+		} else {
+			if (e->first_seen < b->first_seen)
+				b->first_seen = e->first_seen;
+			if (e->last_seen > b->last_seen)
+				b->last_seen = e->last_seen;
 		}
-		b->total += e->total;
-		b->dmarc_pass += e->dmarc_pass;
-		b->spf_pass += e->spf_pass;
-		b->dkim_pass += e->dkim_pass;
-		b->fail_both += e->fail_both;
-		b->none += e->none;
-		b->quarantine += e->quarantine;
-		b->reject += e->reject;
-		if (e->first_seen < b->first_seen)
-			b->first_seen = e->first_seen;
-		if (e->last_seen > b->last_seen)
-			b->last_seen = e->last_seen;
-		e->used = false;
-		s->rep.n--;
+		sums_add(&b->c, &e->c);
 	}
-	s->rep.n = 0;
+	roll_clear(&s->rep);
 	return SQLITE_OK;
+}
+
+/* forgets the open report's pending records and sums */
+static void rep_forget(struct sqlite_store *s)
+{
+	pend_clear(s);
+	roll_clear(&s->rep);
+	memset(&s->rep_tot, 0, sizeof s->rep_tot);
+	s->rep_any = false;
 }
 
 /* after a failure that leaves the batch inconsistent: rolls all of it back */
 static void batch_lost(struct sqlite_store *s)
 {
-	roll_clear(&s->rep);
+	rep_forget(s);
 	roll_clear(&s->bat);
 	s->ngrp = 0;
 	s->batch = false;
@@ -1156,7 +1630,7 @@ static enum store_status sq_agg_begin(struct store *base, const struct agg_repor
 	s->report_nrec = 0;
 	s->report_first = 0;
 	s->in_report = true;
-	roll_clear(&s->rep);
+	rep_forget(s);
 	if (id_r != NULL)
 		*id_r = s->report_row;
 	return STORE_OK;
@@ -1170,26 +1644,6 @@ fail:
 	return fail_status(rc);
 }
 
-/* a record's DKIM or SPF results as stored: one per line, fields
-   tab-separated (see migration 2); the middle field is the selector (dkim)
-   or the scope (spf) */
-static void join_auth(const struct agg_auth *a, unsigned n, bool dkim, char *out, size_t outlen)
-{
-	size_t off = 0;
-	out[0] = '\0';
-	for (unsigned i = 0; i < n; i++) {
-		if (i > 0)
-			put_str(out, outlen, &off, "\n");
-		put_str(out, outlen, &off, a[i].domain);
-		put_str(out, outlen, &off, "\t");
-		put_str(out, outlen, &off, dkim ? a[i].selector : a[i].scope);
-		put_str(out, outlen, &off, "\t");
-		put_str(out, outlen, &off, a[i].result);
-		put_str(out, outlen, &off, "\t");
-		put_str(out, outlen, &off, a[i].human);
-	}
-}
-
 static enum store_status sq_agg_record(struct store *base, const struct agg_report *r,
 				       const struct agg_record *rec, const struct agg_auth *dkim,
 				       const struct agg_auth *spf, char *err, size_t errlen)
@@ -1199,65 +1653,54 @@ static enum store_status sq_agg_record(struct store *base, const struct agg_repo
 		snprintf(err, errlen, "store_agg_record: no report open");
 		return STORE_ERROR;
 	}
+	int rc;
+	if (s->npend == STORE_MULTI_ROWS && (rc = pend_flush(s)) != SQLITE_OK)
+		goto fail;
 	char ip[IP_STRLEN];
 	ip_text(&rec->source_ip, ip);
-	char reasons[AGG_MAX_REASONS * 300];
-	join_reasons(rec, reasons, sizeof reasons);
-	int64_t count = clamp_u64(rec->count);
-
-	/* AGG_MAX_AUTH results of at most 255 + 127 + 15 + 255 + 4 bytes */
-	char dkims[AGG_MAX_AUTH * 660], spfs[AGG_MAX_AUTH * 660];
-	join_auth(dkim, rec->ndkim, true, dkims, sizeof dkims);
-	join_auth(spf, rec->nspf, false, spfs, sizeof spfs);
-
-	int rc;
-	sqlite3_stmt *st = stmt(s, Q_RECORD_INSERT, &rc);
-	if (st == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, s->report_row);
-	bind_text(st, 2, ip);
-	sqlite3_bind_int64(st, 3, count);
-	bind_text(st, 4, rec->disposition);
-	bind_text(st, 5, rec->dkim_eval);
-	bind_text(st, 6, rec->spf_eval);
-	bind_text(st, 7, rec->header_from);
-	bind_text(st, 8, rec->envelope_from);
-	bind_text(st, 9, rec->envelope_to);
-	bind_text(st, 10, reasons);
-	bind_text(st, 11, dkims);
-	bind_text(st, 12, spfs);
-	rc = sqlite3_step(st);
-	done(st);
-	if (rc != SQLITE_DONE)
-		goto fail;
-	if (s->report_nrec++ == 0)
-		s->report_first = sqlite3_last_insert_rowid(s->db);
+	struct pending_record *p = &s->pend[s->npend++];
+	p->count = clamp_u64(rec->count);
+	pend_str(s, p, PT_IP, ip);
+	pend_str(s, p, PT_DISP, rec->disposition);
+	pend_str(s, p, PT_DKIM_EVAL, rec->dkim_eval);
+	pend_str(s, p, PT_SPF_EVAL, rec->spf_eval);
+	pend_str(s, p, PT_HFROM, rec->header_from);
+	pend_str(s, p, PT_EFROM, rec->envelope_from);
+	pend_str(s, p, PT_ETO, rec->envelope_to);
+	pend_reasons(s, p, rec);
+	pend_auth(s, p, PT_DKIM, dkim, rec->ndkim, true);
+	pend_auth(s, p, PT_SPF, spf, rec->nspf, false);
+	s->report_nrec++;
 
 	/* a report with more distinct sources than the table holds writes
 	   partial sums (the upsert adds them up): memory stays bounded */
-	if (s->rep.n >= s->rep.cap / 2 && (rc = rep_flush(s, r)) != SQLITE_OK)
+	if (roll_full(&s->rep, 1) && (rc = rep_flush(s, r)) != SQLITE_OK)
 		goto fail;
-	struct rollup_slot *e = roll_slot(&s->rep, 0, &rec->source_ip, ip);
+	bool fresh;
+	struct rollup_entry *e = roll_get(&s->rep, 0, &rec->source_ip, ip, &fresh);
 	e->first_seen = r->date_begin;
 	e->last_seen = r->date_end > r->date_begin ? r->date_end : r->date_begin;
 	uint64_t c = rec->count;
 	bool dkim_ok = strcmp(rec->dkim_eval, "pass") == 0;
 	bool spf_ok = strcmp(rec->spf_eval, "pass") == 0;
-	e->total += c;
+	struct roll_sums add = { .total = c };
 	if (dkim_ok || spf_ok)
-		e->dmarc_pass += c;
+		add.dmarc_pass = c;
 	else
-		e->fail_both += c;
+		add.fail_both = c;
 	if (spf_ok)
-		e->spf_pass += c;
+		add.spf_pass = c;
 	if (dkim_ok)
-		e->dkim_pass += c;
+		add.dkim_pass = c;
 	if (strcmp(rec->disposition, "none") == 0)
-		e->none += c;
+		add.none = c;
 	else if (strcmp(rec->disposition, "quarantine") == 0)
-		e->quarantine += c;
+		add.quarantine = c;
 	else if (strcmp(rec->disposition, "reject") == 0)
-		e->reject += c;
+		add.reject = c;
+	sums_add(&e->c, &add);
+	sums_add(&s->rep_tot, &add);
+	s->rep_any = true;
 	return STORE_OK;
 fail:
 	db_err(s, rc, "agg_record", err, errlen);
@@ -1270,7 +1713,7 @@ static void sq_agg_abort(struct store *base)
 	if (!s->in_report)
 		return;
 	s->in_report = false;
-	roll_clear(&s->rep);
+	rep_forget(s);
 	/* the report alone is undone; the batch goes on */
 	if (exec_stmt(s, Q_ROLLBACK_TO) != SQLITE_OK || exec_stmt(s, Q_RELEASE) != SQLITE_OK)
 		batch_lost(s);
@@ -1279,12 +1722,14 @@ static void sq_agg_abort(struct store *base)
 static enum store_status sq_agg_end(struct store *base, const struct agg_report *r, char *err, size_t errlen)
 {
 	struct sqlite_store *s = sq(base);
-	const char *what = "rollup_day";
+	const char *what = "agg_record";
 	int rc;
 	if (!s->in_report) {
 		snprintf(err, errlen, "store_agg_end: no report open");
 		return STORE_ERROR;
 	}
+	if ((rc = pend_flush(s)) != SQLITE_OK)
+		goto fail;
 	what = "agg_report";
 	sqlite3_stmt *st = stmt(s, Q_REPORT_FINISH, &rc);
 	if (st == NULL)
@@ -1309,6 +1754,7 @@ static enum store_status sq_agg_end(struct store *base, const struct agg_report 
 	s->batch_records += s->report_nrec;
 	what = "rollup_day";
 	rc = rep_merge(s, r);
+	rep_forget(s);
 	if (rc == SQLITE_OK &&
 	    (s->batch_reports >= STORE_BATCH_REPORTS || s->batch_records >= STORE_BATCH_RECORDS)) {
 		what = "commit";
@@ -1491,13 +1937,13 @@ static enum store_status sq_failure_insert(struct store *base, const struct fail
 	   failure reports keeps each, the same one twice is a duplicate */
 	char rawsha[65] = "";
 	if (raw != NULL && rawlen > 0)
-		sha256_hex(raw, rawlen, rawsha);
+		sha256_hex(s->sha256, raw, rawlen, rawsha);
 	struct buf key = BUF_INIT(0);
 	buf_printf(&key, "%s\n%s\n%s\n%s\n%lld\n%s\n%s\n%s\n%s\n%lld", rawsha, f->reporter, f->message_id,
 		   f->reported_domain, (long long)f->arrival_date, ip, f->original_rcpt_to, f->auth_failure,
 		   f->header_from, (long long)f->report_date);
 	char dedup[65];
-	sha256_hex(key.data, key.len, dedup);
+	sha256_hex(s->sha256, key.data, key.len, dedup);
 	buf_free(&key);
 
 	int rc = tx_begin(s);
