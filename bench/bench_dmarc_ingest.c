@@ -12,9 +12,12 @@
  * SQLite store: store_agg_begin/record/end, store_flush at the end; parse
  * and store are interleaved, so their times are shown together); a floor
  * variant with expat's namespace processing on is shown for information.
- * Peak RSS is
- * measured per phase (the high-water mark is reset before each one), and
- * the parse-only phase runs again over 4N reports to show that memory stays
+ * The phases run in K rounds (--repeat, default 3), one of each per round,
+ * so that on a shared machine a busy neighbour slows the phases of a round
+ * alike; the fastest run of each phase gives the rates, and each round's
+ * own import/floor ratio is shown with their median. Peak RSS is measured
+ * per phase (the high-water mark is reset before each one), and the
+ * parse-only phase runs once over 4N reports to show that memory stays
  * flat.
  *
  * The results are checked against the generator's own sums: every report
@@ -55,6 +58,8 @@
 #define BENCH_DEFAULT_RECORDS 500
 #define BENCH_MAX_REPORTS 1000000
 #define BENCH_MAX_RECORDS 1000000
+#define BENCH_DEFAULT_REPEAT 3
+#define BENCH_MAX_REPEAT 100
 #define BENCH_SCALE 4                /* the memory check reruns parse-only at 4N */
 #define BENCH_RATIO_GOAL 0.50        /* import records/s vs the floor's */
 #define BENCH_READ_BLOCK 65536       /* floor: libarchive read size */
@@ -795,14 +800,14 @@ static void usage(FILE *f)
 		"                          [--no-scale] [--dedup] [--keep] [--corrupt] [--only PHASE]\n"
 		"  --reports N   reports in the corpus (default %d)\n"
 		"  --records M   records per report (default %d)\n"
-		"  --repeat K    run each timed phase K times, keep the fastest (default 1)\n"
+		"  --repeat K    K rounds of the timed phases, keep the fastest of each (default %d)\n"
 		"  --tmpdir DIR  where the corpus and the store go (default $TMPDIR or /tmp)\n"
 		"  --no-scale    skip the parse-only rerun at %dN (memory flatness)\n"
 		"  --dedup       import a second time: every report must be a duplicate\n"
 		"  --keep        keep the generated corpus and store\n"
 		"  --corrupt     truncate the last report: the result check must fail\n"
 		"  --only PHASE  run only floor, parse or import (for a profiler; no ratios)\n",
-		BENCH_DEFAULT_REPORTS, BENCH_DEFAULT_RECORDS, BENCH_SCALE);
+		BENCH_DEFAULT_REPORTS, BENCH_DEFAULT_RECORDS, BENCH_DEFAULT_REPEAT, BENCH_SCALE);
 }
 
 static unsigned long parse_ulong(const char *s, unsigned long lo, unsigned long hi, const char *what)
@@ -830,14 +835,14 @@ static void parse_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof *o);
 	o->reports = BENCH_DEFAULT_REPORTS;
 	o->records = BENCH_DEFAULT_RECORDS;
-	o->repeat = 1;
+	o->repeat = BENCH_DEFAULT_REPEAT;
 	o->scale = true;
 	o->tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'n': o->reports = parse_ulong(optarg, 1, BENCH_MAX_REPORTS, "--reports"); break;
 		case 'm': o->records = parse_ulong(optarg, 1, BENCH_MAX_RECORDS, "--records"); break;
-		case 'r': o->repeat = (unsigned)parse_ulong(optarg, 1, 100, "--repeat"); break;
+		case 'r': o->repeat = (unsigned)parse_ulong(optarg, 1, BENCH_MAX_REPEAT, "--repeat"); break;
 		case 't': o->tmpdir = optarg; break;
 		case 'S': o->scale = false; break;
 		case 'd': o->dedup = true; break;
@@ -875,6 +880,12 @@ static char *make_tempdir(const char *base, const char *tag)
 	return d;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* keeps the faster of two runs of the same phase */
 static void keep_best(struct phase *best, const struct phase *run, unsigned k)
 {
@@ -887,10 +898,12 @@ int main(int argc, char **argv)
 	struct options o;
 	struct mamori_config cfg;
 	struct corpus c, c4;
-	struct phase floor_ph = { 0 }, floorns_ph = { 0 }, parse_ph = { 0 }, import_ph = { 0 }, parse4_ph = { 0 }, dedup_ph = { 0 }, run;
+	struct phase floor_ph = { 0 }, floorns_ph = { 0 }, parse_ph = { 0 }, import_ph = { 0 }, parse4_ph = { 0 };
+	struct phase parsemem_ph = { 0 }, dedup_ph = { 0 }, run;
 	char *corpus_dir, *store_dir, *corpus4_dir = NULL;
 	unsigned k;
-	double t0, ratio_import, ratio_parse;
+	double t0, ratio_import, ratio_parse, ratio_median = 0.0;
+	double round_floor[BENCH_MAX_REPEAT] = { 0 }, round_import[BENCH_MAX_REPEAT] = { 0 };
 	long peak;
 	bool have4 = false;
 
@@ -917,51 +930,57 @@ int main(int argc, char **argv)
 		have4 = true;
 	}
 
-	/* 1. floor */
-	for (k = 0; k < o.repeat && want(&o, PHASE_FLOOR); k++) {
-		phase_floor(&run, &c, false);
-		keep_best(&floor_ph, &run, k);
-		phase_floor(&run, &c, true);
-		keep_best(&floorns_ph, &run, k);
-	}
-	if (want(&o, PHASE_FLOOR))
-		check_u64("floor: files that failed to decompress or parse", floor_ph.errors, 0);
-
-	/* 2. parse-only */
-	for (k = 0; k < o.repeat && want(&o, PHASE_PARSE); k++) {
-		phase_ingest(&run, "parse-only", &c, &cfg, o.records, NULL);
-		keep_best(&parse_ph, &run, k);
-	}
-	if (want(&o, PHASE_PARSE))
-		check_ingest(&parse_ph, &c);
-
-	/* memory: parse-only again over the BENCH_SCALE x corpus, before the
-	   import leaves SQLite's and the allocator's memory behind */
+	/* memory: parse-only over N and over BENCH_SCALE x N reports, one
+	   after the other and before any import leaves SQLite's and the
+	   allocator's memory behind */
 	if (have4) {
+		phase_ingest(&parsemem_ph, "parse-onlyN", &c, &cfg, o.records, NULL);
+		check_ingest(&parsemem_ph, &c);
 		phase_ingest(&parse4_ph, "parse-only4N", &c4, &cfg, o.records, NULL);
 		check_ingest(&parse4_ph, &c4);
 	}
 
-	/* 3. import, each run into a fresh store */
-	for (k = 0; k < o.repeat && want(&o, PHASE_IMPORT); k++) {
-		struct store *s = open_fresh_store(&cfg, store_dir, k);
-		phase_ingest(&run, "import", &c, &cfg, o.records, s);
-		keep_best(&import_ph, &run, k);
-		if (k + 1 == o.repeat) {
-			check_ingest(&run, &c);
-			check_u64("import: inserted", run.inserted, c.reports);
-			check_store(s, &c);
-			if (o.dedup) {
-				phase_ingest(&dedup_ph, "reimport", &c, &cfg, o.records, s);
-				check_u64("reimport: inserted", dedup_ph.inserted, 0);
-				check_u64("reimport: duplicates", dedup_ph.duplicates, c.reports);
-				check_store(s, &c);
-			}
+	/* rounds of floor, parse-only, import (each into a fresh store): the
+	   phases of one round run close together, so a busy neighbour on a
+	   shared machine slows all of them alike; the best of each phase and
+	   each round's own import/floor ratio are reported */
+	for (k = 0; k < o.repeat; k++) {
+		if (want(&o, PHASE_PARSE)) {
+			phase_ingest(&run, "parse-only", &c, &cfg, o.records, NULL);
+			keep_best(&parse_ph, &run, k);
 		}
-		store_close(&s);
-		if (!o.keep)
-			remove_store_files(cfg.store_path);
+		if (want(&o, PHASE_FLOOR)) {
+			phase_floor(&run, &c, false);
+			keep_best(&floor_ph, &run, k);
+			round_floor[k] = run.cpu;
+			phase_floor(&run, &c, true);
+			keep_best(&floorns_ph, &run, k);
+		}
+		if (want(&o, PHASE_IMPORT)) {
+			struct store *s = open_fresh_store(&cfg, store_dir, k);
+			phase_ingest(&run, "import", &c, &cfg, o.records, s);
+			keep_best(&import_ph, &run, k);
+			round_import[k] = run.cpu;
+			if (k + 1 == o.repeat) {
+				check_ingest(&run, &c);
+				check_u64("import: inserted", run.inserted, c.reports);
+				check_store(s, &c);
+				if (o.dedup) {
+					phase_ingest(&dedup_ph, "reimport", &c, &cfg, o.records, s);
+					check_u64("reimport: inserted", dedup_ph.inserted, 0);
+					check_u64("reimport: duplicates", dedup_ph.duplicates, c.reports);
+					check_store(s, &c);
+				}
+			}
+			store_close(&s);
+			if (!o.keep)
+				remove_store_files(cfg.store_path);
+		}
 	}
+	if (want(&o, PHASE_FLOOR))
+		check_u64("floor: files that failed to decompress or parse", floor_ph.errors, 0);
+	if (want(&o, PHASE_PARSE))
+		check_ingest(&parse_ph, &c);
 
 	printf("\n%s%" PRIu64 " reports x %lu records, best of %u, one core (rates on CPU time)\n",
 	       o.corrupt ? "CORRUPTED RUN: " : "", c.reports, o.records, o.repeat);
@@ -971,8 +990,10 @@ int main(int argc, char **argv)
 	}
 	if (want(&o, PHASE_PARSE))
 		print_phase(&parse_ph, c.records);
-	if (have4)
+	if (have4) {
+		print_phase(&parsemem_ph, c.records);
 		print_phase(&parse4_ph, c4.records);
+	}
 	if (want(&o, PHASE_IMPORT))
 		print_phase(&import_ph, c.records);
 	if (o.dedup)
@@ -987,14 +1008,26 @@ int main(int argc, char **argv)
 		printf("parse-only / floor: %5.1f%%\n", 100.0 * ratio_parse);
 		printf("import / floor:     %5.1f%%   goal >= %.0f%%: %s\n", 100.0 * ratio_import,
 		       100.0 * BENCH_RATIO_GOAL, ratio_import >= BENCH_RATIO_GOAL ? "met" : "not met");
+		if (o.repeat > 1) {
+			double r[BENCH_MAX_REPEAT];
+			printf("import / floor by round:");
+			for (k = 0; k < o.repeat; k++) {
+				r[k] = round_import[k] > 0 ? round_floor[k] / round_import[k] : 0.0;
+				printf(" %.1f%%", 100.0 * r[k]);
+			}
+			qsort(r, o.repeat, sizeof r[0], cmp_double);
+			ratio_median = o.repeat % 2 ? r[o.repeat / 2] : (r[o.repeat / 2 - 1] + r[o.repeat / 2]) / 2;
+			printf("; median %.1f%%\n", 100.0 * ratio_median);
+		}
 	}
 	if (have4)
 		printf("memory: parse-only peak RSS at N=%" PRIu64 ": %ld KB (+%ld KB over its start), "
 		       "at N=%" PRIu64 ": %ld KB (+%ld KB): %+.1f%%\n",
-		       c.reports, parse_ph.hwm_kb, parse_ph.hwm_kb - parse_ph.rss_before_kb, c4.reports,
+		       c.reports, parsemem_ph.hwm_kb, parsemem_ph.hwm_kb - parsemem_ph.rss_before_kb, c4.reports,
 		       parse4_ph.hwm_kb, parse4_ph.hwm_kb - parse4_ph.rss_before_kb,
-		       parse_ph.hwm_kb > 0 ? 100.0 * (double)(parse4_ph.hwm_kb - parse_ph.hwm_kb) / (double)parse_ph.hwm_kb
-					   : 0.0);
+		       parsemem_ph.hwm_kb > 0
+			       ? 100.0 * (double)(parse4_ph.hwm_kb - parsemem_ph.hwm_kb) / (double)parsemem_ph.hwm_kb
+			       : 0.0);
 	printf("memory: import peak RSS %ld KB\n", import_ph.hwm_kb);
 
 	peak = floor_ph.hwm_kb;
@@ -1008,9 +1041,11 @@ int main(int argc, char **argv)
 	if (check_failures != 0)
 		printf("\nRESULT CHECK FAILED: %d mismatches (see stderr)\n", check_failures);
 	printf("bench_dmarc_ingest: reports=%" PRIu64 " records=%" PRIu64 " floor_rps=%.0f parse_rps=%.0f "
-	       "import_rps=%.0f ratio_import=%.3f peak_rss_kb=%ld parse_rss_kb_n=%ld parse_rss_kb_%dn=%ld result=%s\n",
+	       "import_rps=%.0f ratio_import=%.3f ratio_import_median=%.3f peak_rss_kb=%ld parse_rss_kb_n=%ld "
+	       "parse_rss_kb_%dn=%ld result=%s\n",
 	       c.reports, c.records, rate(c.records, floor_ph.cpu), rate(c.records, parse_ph.cpu),
-	       rate(c.records, import_ph.cpu), ratio_import, peak, parse_ph.hwm_kb, BENCH_SCALE,
+	       rate(c.records, import_ph.cpu), ratio_import, ratio_median, peak,
+	       have4 ? parsemem_ph.hwm_kb : parse_ph.hwm_kb, BENCH_SCALE,
 	       have4 ? parse4_ph.hwm_kb : -1L, check_failures ? "FAIL" : "ok");
 
 	corpus_remove(&c, o.keep);

@@ -162,6 +162,10 @@ if len(serial) == 2:
     print("one client (%s messages): p50 %.2f -> %.2f ms (%+.2f), p99 %.2f -> %.2f ms (%+.2f)" % (
         sp[2], float(sp[6]), float(sm[6]), float(sm[6]) - float(sp[6]),
         float(sp[7]), float(sm[7]), float(sm[7]) - float(sp[7])))
+    # the whole transaction (connect to QUIT) also pays the milter's other
+    # round trips: connect, HELO, MAIL, RCPT, one per header
+    tp, tm = 1000 / float(sp[5]), 1000 / float(sm[5])
+    print("one client, whole SMTP session per message: %.2f -> %.2f ms (%+.2f)" % (tp, tm, tm - tp))
 print("mamorid CPU: %.3f ms per message (%d messages)" % (ticks / hz * 1000 / max(1, n * rounds), n * rounds))
 EOF
 echo "mamorid peak RSS: $HWM"

@@ -44,3 +44,8 @@ function(mamori_quarantine_link_cli)
   endif()
 endfunction()
 cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL mamori_quarantine_link_cli)
+
+# terminal-safe output of text from mail (src/core/termsafe.c, in mamori_core)
+if(EXISTS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_termsafe.c AND EXISTS ${CMAKE_SOURCE_DIR}/src/core/termsafe.c)
+  mamori_fuzz_target(fuzz_termsafe tests/fuzz/fuzz_termsafe.c mamori_core)
+endif()

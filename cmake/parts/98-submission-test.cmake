@@ -7,5 +7,6 @@ if(TARGET mamorid AND TARGET mamori AND EXISTS ${CMAKE_SOURCE_DIR}/tests/integra
   add_test(NAME test_submission
     COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/test_submission.sh
       $<TARGET_FILE:mamorid> $<TARGET_FILE:mamori>)
-  set_tests_properties(test_submission PROPERTIES LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 240)
+  set_tests_properties(test_submission PROPERTIES LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 300
+    ENVIRONMENT "MAMORI_MMDB=${MAMORI_CORPUS}/mmdb-test/test-data/GeoLite2-Country-Test.mmdb")
 endif()

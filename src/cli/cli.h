@@ -15,7 +15,7 @@
 #define EXIT_CONFIG 78
 
 /* loads the -c file, or the defaults when path is NULL; prints the error
-   and returns -1 on failure */
+   and returns -1 on failure (cfg_r is then empty; freeing it again is harmless) */
 int cli_load_config(const char *path, struct mamori_config *cfg_r);
 
 int cmd_check(int argc, char **argv, const char *config_path);

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 
 #include "core/mem.h"
+#include "core/termsafe.h"
 #include "core/utf8.h"
 #include "store/quarantine.h"
 
@@ -43,72 +44,14 @@ static void fmt_time_iso(int64_t t, char *out, size_t outlen)
 		snprintf(out, outlen, "%lld", (long long)t);
 }
 
-/* code points a terminal must not receive raw: C1 controls, and the
-   bidirectional overrides and isolates that reorder what is shown */
-static bool cp_unsafe(unsigned cp)
-{
-	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
-	       (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
-}
-
-static unsigned cp_decode(const unsigned char *p, size_t len)
-{
-	if (len == 1)
-		return p[0];
-	unsigned cp = p[0] & (len == 2 ? 0x1f : len == 3 ? 0x0f : 0x07);
-	for (size_t i = 1; i < len; i++)
-		cp = (cp << 6) | (p[i] & 0x3f);
-	return cp;
-}
-
-/*
- * Writes s for a terminal: control characters, bytes that are not UTF-8
- * and unsafe code points escaped (\n, \t, \xNN, \u{NNNN}), at most max
- * columns (0: no limit; a cut is shown as ".."), padded with blanks to
- * width. One column per character (wide characters are rare here).
- */
+/* s for a terminal (core/termsafe.h): at most max columns (0: no limit),
+   padded with blanks to width */
 static void put_term(FILE *f, const char *s, size_t max, size_t width)
 {
-	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
-	size_t n = strlen((const char *)p), cols = 0;
-	char esc[16];
-	for (size_t i = 0; i < n;) {
-		size_t len = utf8_seq_len(p + i, n - i);
-		const char *out = NULL;
-		size_t outcols = 1;
-		if (len == 0 || (len == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
-			if (p[i] == '\n')
-				snprintf(esc, sizeof esc, "\\n");
-			else if (p[i] == '\t')
-				snprintf(esc, sizeof esc, "\\t");
-			else
-				snprintf(esc, sizeof esc, "\\x%02x", p[i]);
-			out = esc;
-			outcols = strlen(esc);
-			len = 1;
-		} else if (len > 1 && cp_unsafe(cp_decode(p + i, len))) {
-			snprintf(esc, sizeof esc, "\\u{%04x}", cp_decode(p + i, len));
-			out = esc;
-			outcols = strlen(esc);
-		}
-		if (max > 0 && cols + outcols > max - 2 && i + len < n) {
-			/* would not fit with what follows: cut here */
-			fputs("..", f);
-			cols += 2;
-			break;
-		}
-		if (max > 0 && cols + outcols > max) {
-			fputs("..", f);
-			cols += 2;
-			break;
-		}
-		if (out != NULL)
-			fputs(out, f);
-		else
-			fwrite(p + i, 1, len, f);
-		cols += outcols;
-		i += len;
-	}
+	size_t cols = 0;
+	char *t = term_escape(s, max, &cols);
+	fputs(t, f);
+	xfree(t);
 	for (; cols < width; cols++)
 		fputc(' ', f);
 }

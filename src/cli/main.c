@@ -40,6 +40,7 @@ int cli_load_config(const char *path, struct mamori_config *cfg)
 	char err[512];
 	if (config_load(path, cfg, err, sizeof err) < 0) {
 		fprintf(stderr, "mamori: %s\n", err);
+		config_free(cfg); /* defaults only, but allocated */
 		return -1;
 	}
 	enum log_level lvl;

@@ -373,6 +373,20 @@ static int on_change(void *arg, const struct account_event_row *ev)
 	return 0;
 }
 
+/* an automatic lock of acct queued but not written yet (it is newer than
+   anything the store says about the account) */
+static bool lock_queued(struct guard_worker *gw, const char *acct)
+{
+	bool found = false;
+	pthread_mutex_lock(&gw->mu);
+	for (const struct qev *q = gw->head; q && !found; q = q->next)
+		found = q->kind == SUB_EV_LOCK && strcmp(q->account, acct) == 0;
+	pthread_mutex_unlock(&gw->mu);
+	for (const struct qev *q = gw->pending; q && !found; q = q->next)
+		found = q->kind == SUB_EV_LOCK && strcmp(q->account, acct) == 0;
+	return found;
+}
+
 /* the store's row is the truth for an account someone else touched */
 static void apply_account(struct guard_worker *gw, const char *acct, const char *by, int64_t now)
 {
@@ -388,6 +402,8 @@ static void apply_account(struct guard_worker *gw, const char *acct, const char 
 		else
 			log_info("submission: account %s locked by %s: %s", acct, row.by_whom, row.reason);
 	} else if (r == STORE_NOTFOUND) {
+		if (was && lock_queued(gw, acct))
+			return; /* locked again since: that lock is written next */
 		if (account_locks_unlock(gw->locks, acct) > 0 && was)
 			log_info("submission: account %s unlocked by %s", acct, by);
 	} else {

@@ -17,9 +17,11 @@
  * Queue limits: event rows beyond GUARD_EVENT_QUEUE waiting are dropped with
  * a warning (they are still in the log); locks are always queued.
  *
- * Known race, accepted: an automatic lock made in the same few microseconds
- * as an admin's unlock of the same account may be undone in memory while the
- * store keeps it (the next restart re-applies it).
+ * An admin unlock does not undo an automatic lock of the same account that
+ * is newer than the store (queued, not yet written). Known race, accepted:
+ * one made in the microseconds between the lock in memory and its queueing
+ * may be undone in memory while the store keeps it (a restart re-applies
+ * it, and an attacker still active is locked again at once).
  */
 #ifndef MAMORI_GUARD_GUARD_WORKER_H
 #define MAMORI_GUARD_GUARD_WORKER_H

@@ -51,6 +51,7 @@
  */
 static const char lua_gcra[] =
     "if redis.replicate_commands then pcall(redis.replicate_commands) end\n"
+    "local tonumber = tonumber\n"
     "local now\n"
     "if ARGV[1] ~= '' then now = tonumber(ARGV[1]) else\n"
     "  local t = redis.call('TIME')\n"
@@ -60,7 +61,7 @@ static const char lua_gcra[] =
     "local ns = nm + nr\n"
     /* the stored slots by index, messages first, reshaped like ratelimit.c's
      * entry_shape (T_ TAT, F_ fraction, C_ count, P_ period) */
-    "local floor = math.floor\n"
+    "local floor, ceil, huge = math.floor, math.ceil, math.huge\n"
     "local T_, F_, C_, P_ = {}, {}, {}, {}\n"
     "local raw = redis.call('GET', KEYS[1])\n"
     "local fresh = not raw\n"
@@ -106,7 +107,7 @@ static const char lua_gcra[] =
     "      local T = per * 1000000\n"
     "      local d = used * T / cnt\n"
     "      if d > T then d = T end\n"
-    "      ntat = now + math.ceil(d)\n"
+    "      ntat = now + ceil(d)\n"
     "    end\n"
     "    tat, frac = ntat, 0\n"
     "    T_[i], F_[i], C_[i], P_[i] = ntat, 0, cnt, per\n"
@@ -118,7 +119,7 @@ static const char lua_gcra[] =
     "    local T = per * 1000000\n"
     "    local deny, retry = false, 0\n"
     "    if cost > cnt then\n"
-    "      deny, retry = true, math.huge\n"
+    "      deny, retry = true, huge\n"
     "    else\n"
     "      local q = floor(T / cnt)\n"
     "      local r = T - q * cnt\n"
@@ -152,7 +153,7 @@ static const char lua_gcra[] =
     "    if deny and retry > worst then\n"
     "      denied, worst = true, retry\n"
     "      local rms = -1\n"
-    "      if retry ~= math.huge then rms = math.ceil(retry / 1000) end\n"
+    "      if retry ~= huge then rms = ceil(retry / 1000) end\n"
     "      if i > nm then r2, r3 = 1, i - 1 - nm else r2, r3 = 0, i - 1 end\n"
     "      r1, r4, r5, r6, r7 = 1, cnt, per, cost, rms\n"
     "    end\n"
@@ -177,7 +178,7 @@ static const char lua_gcra[] =
     "if drained <= now then\n"
     "  redis.call('DEL', KEYS[1])\n"
     "else\n"
-    "  redis.call('SET', KEYS[1], table.concat(parts, ' '), 'PX', math.ceil((drained - now) / 1000) + 1)\n"
+    "  redis.call('SET', KEYS[1], table.concat(parts, ' '), 'PX', ceil((drained - now) / 1000) + 1)\n"
     "end\n"
     "return { r1, r2, r3, r4, r5, r6, r7 }\n";
 

@@ -11,6 +11,7 @@
 #include "store/mailstore.h"
 
 #include <libmilter/mfapi.h>
+#include <openssl/evp.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -473,12 +474,44 @@ static void log_unchecked(const struct milter_conn *c, const struct milter_msg *
 	xfree(r);
 }
 
+/*
+ * What stays the same when a client sends a message again after a 4xx: the
+ * envelope, the Message-ID and the body (the header gains a new Received
+ * with a new queue id). Hex SHA-256 into key (65 bytes).
+ */
+static void resend_key(const struct milter_msg *m, const struct message *msg, char key[65])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(md);
+		key[0] = '\0';
+		return;
+	}
+	EVP_DigestUpdate(md, m->mail_from, strlen(m->mail_from) + 1);
+	for (size_t i = 0; i < m->nrcpts; i++)
+		EVP_DigestUpdate(md, m->rcpts[i], strlen(m->rcpts[i]) + 1);
+	const struct msg_header *h = message_header(msg, "Message-ID", 0);
+	if (h != NULL)
+		EVP_DigestUpdate(md, h->value, h->value_len);
+	EVP_DigestUpdate(md, "", 1);
+	EVP_DigestUpdate(md, msg->body, msg->body_len);
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dlen = 0;
+	EVP_DigestFinal_ex(md, d, &dlen);
+	EVP_MD_CTX_free(md);
+	for (unsigned i = 0; i < dlen && i < 32; i++)
+		snprintf(key + 2 * i, 3, "%02x", d[i]);
+	key[64] = '\0';
+}
+
 /* quarantine: durably stored, then discarded; tempfail if it could not be */
 static sfsistat quarantine(SMFICTX *ctx, const struct milter_msg *m, const struct message *msg, struct log_row *r,
 			   const struct inbound_verdict *v, const char *qid)
 {
 	struct buf reasons = BUF_INIT(64 * 1024);
 	signals_text(v, "\n", false, &reasons);
+	char key[65];
+	resend_key(m, msg, key);
 	struct quarantine_meta meta = {
 		.time = r->e.time,
 		.queue_id = qid,
@@ -489,6 +522,7 @@ static sfsistat quarantine(SMFICTX *ctx, const struct milter_msg *m, const struc
 		.header_from = r->e.header_from,
 		.subject = r->e.subject,
 		.reasons = buf_cstr(&reasons),
+		.resend_key = key[0] ? key : NULL,
 	};
 	int64_t id = 0;
 	char err[256] = "no message store";

@@ -39,6 +39,10 @@
 #define MSGLOG_MAX_FIELD 8192
 #define MSGLOG_MAX_LIST 65536
 #define DROP_WARN_INTERVAL 60
+/* retention (mailstore_expire) run by the writer while idle: first this
+   long after open, then daily */
+#define MAILSTORE_EXPIRE_FIRST 600
+#define MAILSTORE_EXPIRE_INTERVAL 86400
 
 enum {
 	F_QUEUE_ID,
@@ -105,6 +109,7 @@ struct mailstore {
 	bool stop, flush_now, writing;
 	unsigned long dropped;
 	int64_t last_drop_warn;
+	time_t next_expire;       /* CLOCK_MONOTONIC seconds */
 	pthread_t writer;
 };
 
@@ -124,6 +129,9 @@ static size_t cut_len(const char *s, size_t max)
 
 static struct logrow *row_copy(const struct msglog_entry *e)
 {
+	/* addresses as the quarantine keeps them: without the <> the milter
+	   sees ("<>", the null sender, becomes "") */
+	char *from = quarantine_join_lines(&e->mail_from, 1, true);
 	char *rcpts = quarantine_join_lines(e->rcpts, e->nrcpts, true);
 	char *signals = quarantine_join_lines(e->signals, e->nsignals, false);
 	const char *src[NFIELDS] = {
@@ -132,7 +140,7 @@ static struct logrow *row_copy(const struct msglog_entry *e)
 		[F_COUNTRY] = e->country,
 		[F_HELO] = e->helo,
 		[F_SASL_USER] = e->sasl_user,
-		[F_MAIL_FROM] = e->mail_from,
+		[F_MAIL_FROM] = from,
 		[F_RCPTS] = rcpts,
 		[F_HEADER_FROM] = e->header_from,
 		[F_SUBJECT] = e->subject,
@@ -169,6 +177,7 @@ static struct logrow *row_copy(const struct msglog_entry *e)
 		r->f[i] = o;
 		o += len[i] + 1;
 	}
+	xfree(from);
 	xfree(rcpts);
 	xfree(signals);
 	return r;
@@ -281,8 +290,20 @@ static void *writer_main(void *arg)
 				ms->writing = false;
 				pthread_cond_broadcast(&ms->idle_cond);
 			}
-			while (ms->count == 0 && !ms->stop)
-				pthread_cond_wait(&ms->q_cond, &ms->q_mu);
+			while (ms->count == 0 && !ms->stop) {
+				clock_gettime(CLOCK_MONOTONIC, &dl);
+				if (dl.tv_sec >= ms->next_expire) {
+					/* housekeeping while idle; rows queued meanwhile wait */
+					ms->next_expire = dl.tv_sec + MAILSTORE_EXPIRE_INTERVAL;
+					pthread_mutex_unlock(&ms->q_mu);
+					mailstore_expire(ms, (int64_t)time(NULL));
+					pthread_mutex_lock(&ms->q_mu);
+					continue;
+				}
+				dl.tv_sec = ms->next_expire;
+				dl.tv_nsec = 0;
+				pthread_cond_timedwait(&ms->q_cond, &ms->q_mu, &dl);
+			}
 			if (ms->count == 0 && ms->stop)
 				break;
 			ms->writing = true;
@@ -357,6 +378,9 @@ struct mailstore *mailstore_open(const struct mamori_config *cfg, char *err, siz
 	pthread_cond_init(&ms->q_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&ms->idle_cond, NULL);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms->next_expire = now.tv_sec + MAILSTORE_EXPIRE_FIRST;
 	int rc = pthread_create(&ms->writer, NULL, writer_main, ms);
 	if (rc != 0) {
 		snprintf(err, errlen, "mailstore: writer thread: %s", strerror(rc));

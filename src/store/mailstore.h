@@ -63,6 +63,12 @@ struct quarantine_meta {
 	const char *header_from;
 	const char *subject;
 	const char *reasons;      /* one per line */
+	const char *resend_key;   /* hex SHA-256 over envelope sender, recipients,
+	                             Message-ID and body (mamorid), or NULL: equal
+	                             for a copy a client sends again after a 4xx,
+	                             e.g. when mamorid died between the commit and
+	                             its answer; lets the store recognise a message
+	                             it already holds (not used by the store yet) */
 };
 
 struct mailstore;
@@ -104,7 +110,8 @@ int mailstore_quarantine(struct mailstore *ms, const void *msg, size_t len, cons
 /* Deletes quarantined messages and log rows past their retention
    (quarantine.retention_days, msglog.retention_days) at now; for the
    daemon's daily housekeeping. Returns how many quarantined messages went,
-   or -1. */
+   or -1. The log writer already calls it while idle, ten minutes after
+   open and then daily. */
 long mailstore_expire(struct mailstore *ms, int64_t now);
 
 #endif

@@ -897,7 +897,11 @@ static enum send_result relay_send(struct quarantine *q, const char *from, struc
 		return SEND_OK;
 	}
 	const char *what = cerr[0] ? cerr : curl_easy_strerror(rc);
-	if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT) {
+	/* the relay's set-up, not the message: retrying or failing the message
+	   would not help; it stays held until the configuration is fixed */
+	if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT || rc == CURLE_LOGIN_DENIED ||
+	    rc == CURLE_USE_SSL_FAILED || rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+	    rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_AUTH_ERROR) {
 		set_err(err, errlen, "relay: %s", what);
 		return SEND_CONFIG;
 	}

@@ -10,9 +10,10 @@
  * connection lost: try again later), STORE_ERROR (corrupt, disk full, bug),
  * with a reason in err where an err is taken.
  *
- * DMARC aggregate data: reports -> records -> auth results, plus a daily
- * rollup (domain, day, source IP, reporter org) maintained in the same
- * transaction as the insert, so summaries over months read only rollups.
+ * DMARC aggregate data: reports -> records -> auth results, plus daily
+ * rollups maintained in the same transaction as the insert: per (domain,
+ * day, source IP, reporter org) and per (domain, day, reporter org), so
+ * summaries over months read only rollups.
  */
 #ifndef MAMORI_STORE_STORE_H
 #define MAMORI_STORE_STORE_H

@@ -15,7 +15,12 @@
  *     (PostgreSQL: RETURNING id);
  *   - numbered parameters ?1 (PostgreSQL: $1);
  *   - "IS" for NULL-safe equality (PostgreSQL: IS NOT DISTINCT FROM);
- *   - the PRAGMAs and BEGIN IMMEDIATE (PostgreSQL: plain BEGIN).
+ *   - the PRAGMAs and BEGIN IMMEDIATE (PostgreSQL: plain BEGIN);
+ *   - INSERT OR FAIL for the multi-row inserts (PostgreSQL: plain INSERT,
+ *     whose statements are atomic anyway; here it spares SQLite a
+ *     statement journal, and a failed statement undoes its report or
+ *     batch through the savepoint or rollback around it);
+ *   - CROSS JOIN to fix the join order (PostgreSQL: plain JOIN).
  *
  * Rollups: a report's records count on the day (00:00 UTC) of its
  * date_begin, even when the report spans several days (most reporters send
@@ -69,8 +74,8 @@
  * tear-down. Records wait in memory until their statement is full or the
  * report ends (a copy of at most STORE_MULTI_ROWS records).
  */
-#define STORE_MULTI_ROWS 32
-#define STORE_MULTI_LEVELS 6 /* statements for 1, 2, 4, .. STORE_MULTI_ROWS rows */
+#define STORE_MULTI_ROWS 64
+#define STORE_MULTI_LEVELS 7 /* statements for 1, 2, 4, .. STORE_MULTI_ROWS rows */
 /* page cache: 16 MB (SQLite's default is 2 MB) */
 #define STORE_CACHE_KB 16384
 /* pages of a new database (SQLite's default 4096; an existing database
@@ -303,12 +308,15 @@ static const char *const migrations[] = {
 	"CREATE INDEX account_event_account ON account_event(account, time);",
 
 	/* 5: cheaper import, same answers. rollup_day becomes WITHOUT ROWID
-	   (the primary key is the table: one B-tree less per row) and loses
-	   its index on day: summaries (totals, by day, by reporter) read the
-	   new rollup_org_day, per (domain, day, reporter), a few rows per
-	   report; per-source questions without a domain go through the
-	   domains active since the first day (rollup_org_day's index on day),
-	   each with the primary key. rollup_day keeps its index by source IP.
+	   (the primary key is the table) and loses both its indexes: three
+	   B-tree inserts fewer per row. Summaries (totals, by day, by
+	   reporter) read the new rollup_org_day, per (domain, day, reporter),
+	   a few rows per report; per-source questions without a domain visit
+	   the domains active since the first day (rollup_org_day's index on
+	   day), each through rollup_day's primary key; "which reporters saw
+	   this IP" seeks (domain, day, IP) for each day the domain has data.
+	   The sum columns carry no NOT NULL (the store always binds numbers):
+	   with it, SQLite gives each multi-row upsert a statement journal.
 	   agg_record loses its foreign key: the report id is the row the same
 	   savepoint just inserted, and the check was a look-up per record. */
 	"CREATE TABLE rollup_day_new ("
@@ -332,7 +340,6 @@ static const char *const migrations[] = {
 	" FROM rollup_day ORDER BY domain, day, source_ip, reporter;"
 	"DROP TABLE rollup_day;"
 	"ALTER TABLE rollup_day_new RENAME TO rollup_day;"
-	"CREATE INDEX rollup_day_ip ON rollup_day (source_ip, domain, day);"
 
 	"CREATE TABLE rollup_org_day ("
 	" domain TEXT NOT NULL,"
@@ -402,6 +409,8 @@ int store_sqlite_schema_version(void)
 enum stmt_id {
 	Q_BEGIN,
 	Q_BEGIN_READ,
+	Q_TEMP_MEMORY,
+	Q_TEMP_DEFAULT,
 	Q_COMMIT,
 	Q_ROLLBACK,
 	Q_SAVEPOINT,
@@ -445,6 +454,8 @@ enum stmt_id {
 static const char *const stmt_sql[Q_COUNT] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_BEGIN_READ] = "BEGIN",
+	[Q_TEMP_MEMORY] = "PRAGMA temp_store = MEMORY",
+	[Q_TEMP_DEFAULT] = "PRAGMA temp_store = DEFAULT",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_SAVEPOINT] = "SAVEPOINT one",
@@ -503,10 +514,13 @@ static const char *const stmt_sql[Q_COUNT] = {
 	[Q_SUM_DAYS_A] = "SELECT day, " SUMS " FROM rollup_org_day" W_A " GROUP BY day ORDER BY day",
 	[Q_SOURCES_D] = SOURCES_SQL(" FROM rollup_day" W_D),
 	[Q_SOURCES_A] = SOURCES_SQL(FROM_A_SRC),
-	[Q_SRC_REPORTERS_D] = "SELECT DISTINCT reporter FROM rollup_day WHERE source_ip = ?1 AND domain = ?2"
-			      " AND day >= ?3 ORDER BY reporter",
-	[Q_SRC_REPORTERS_A] = "SELECT DISTINCT reporter FROM rollup_day WHERE source_ip = ?1 AND day >= ?3"
-			      " ORDER BY reporter",
+	[Q_SRC_REPORTERS_D] = "SELECT DISTINCT reporter FROM (SELECT DISTINCT day AS active FROM rollup_org_day"
+			      " WHERE domain = ?2 AND day >= ?3) a CROSS JOIN rollup_day WHERE rollup_day.domain = ?2"
+			      " AND rollup_day.day = a.active AND rollup_day.source_ip = ?1 ORDER BY reporter",
+	[Q_SRC_REPORTERS_A] = "SELECT DISTINCT reporter FROM (SELECT DISTINCT domain AS active_domain, day AS active"
+			      " FROM rollup_org_day WHERE day >= ?3) a CROSS JOIN rollup_day"
+			      " WHERE rollup_day.domain = a.active_domain AND rollup_day.day = a.active"
+			      " AND rollup_day.source_ip = ?1 ORDER BY reporter",
 	[Q_ABUSE_LAST] = "SELECT MAX(sent_at) FROM abuse_log WHERE contact = ?1 AND source_ip = ?2"
 			 " AND status = 'sent'",
 	[Q_ABUSE_LOG] = "INSERT INTO abuse_log (contact, source_ip, domain, sent_at, status, message_id)"
@@ -562,10 +576,12 @@ struct rollup_group {
 	bool any;                 /* a report of the group had records */
 };
 
-/* a rollup row to write: its key and sums */
+/* a rollup row to write: its key and sums; dom and rep order the domain
+   and reporter names as strcmp does (ranks among the batch's groups) */
 struct roll_order {
 	const char *domain, *reporter;
 	int64_t day;
+	uint32_t dom, rep;
 	const struct rollup_entry *e;
 };
 
@@ -1067,18 +1083,21 @@ static void ip_text(const struct ipaddr *ip, char out[IP_STRLEN])
 
 /* ---- records waiting for their multi-row INSERT ---- */
 
+/* shared_first: the first column is one value for every row (?1); a
+   row's other parameters are numbered on, nparam - 1 a row */
 static const struct {
 	const char *head;
 	unsigned nparam;
+	bool shared_first;
 	const char *tail;
 } multi_sql[M_COUNT] = {
 	[M_RECORD] = { "INSERT OR FAIL INTO agg_record (report, source_ip, count, disposition, dkim_eval, spf_eval,"
 		       " header_from, envelope_from, envelope_to, reasons, dkim, spf) VALUES ",
-		       12, "" },
+		       12, true, "" },
 	[M_ROLLUP] = { "INSERT OR FAIL INTO rollup_day (domain, day, source_ip, reporter, total, dmarc_pass,"
 		       " spf_aligned_pass, dkim_aligned_pass, fail_both, disp_none, disp_quarantine, disp_reject,"
 		       " first_seen, last_seen) VALUES ",
-		       14,
+		       14, false,
 		       " ON CONFLICT (domain, day, source_ip, reporter) DO UPDATE SET"
 		       " total = rollup_day.total + excluded.total,"
 		       " dmarc_pass = rollup_day.dmarc_pass + excluded.dmarc_pass,"
@@ -1101,7 +1120,8 @@ static sqlite3_stmt *multi_stmt(struct sqlite_store *s, enum multi_id id, unsign
 		struct buf sql = BUF_INIT(0);
 		buf_puts(&sql, multi_sql[id].head);
 		for (unsigned r = 0; r < 1u << level; r++) {
-			buf_puts(&sql, r > 0 ? ", (?" : "(?");
+			buf_puts(&sql, r > 0 ? ", (" : "(");
+			buf_puts(&sql, multi_sql[id].shared_first ? "?1" : "?");
 			for (unsigned p = 1; p < multi_sql[id].nparam; p++)
 				buf_puts(&sql, ", ?");
 			buf_putc(&sql, ')');
@@ -1204,10 +1224,12 @@ static int pend_flush(struct sqlite_store *s)
 		sqlite3_stmt *st = multi_stmt(s, M_RECORD, level, &rc);
 		if (st == NULL)
 			break;
+		/* ?1 is every row's report; row r's column c (1-based, c > 1) is
+		   parameter r * 11 + c */
+		sqlite3_bind_int64(st, 1, s->report_row);
 		for (unsigned r = 0; r < rows; r++) {
 			const struct pending_record *p = &s->pend[next + r];
-			int base = (int)(r * multi_sql[M_RECORD].nparam);
-			sqlite3_bind_int64(st, base + 1, s->report_row);
+			int base = (int)(r * (multi_sql[M_RECORD].nparam - 1));
 			sqlite3_bind_int64(st, base + 3, p->count);
 			for (int f = 0; f < PT_COUNT; f++)
 				sqlite3_bind_text(st, base + text_param[f], text + p->off[f], (int)p->len[f],
@@ -1315,14 +1337,41 @@ static const char *reporter_of(const struct agg_report *r)
 static int roll_order_cmp(const void *pa, const void *pb)
 {
 	const struct roll_order *a = pa, *b = pb;
-	int c = a->domain == b->domain ? 0 : strcmp(a->domain, b->domain);
-	if (c != 0)
-		return c;
+	if (a->dom != b->dom)
+		return a->dom < b->dom ? -1 : 1;
 	if (a->day != b->day)
 		return a->day < b->day ? -1 : 1;
-	if ((c = strcmp(a->e->text, b->e->text)) != 0)
+	int c = strcmp(a->e->text, b->e->text);
+	if (c != 0)
 		return c;
-	return a->reporter == b->reporter ? 0 : strcmp(a->reporter, b->reporter);
+	return a->rep < b->rep ? -1 : a->rep > b->rep;
+}
+
+struct name_ref {
+	const char *name;
+	unsigned g;
+};
+
+static int name_ref_cmp(const void *pa, const void *pb)
+{
+	const struct name_ref *a = pa, *b = pb;
+	return strcmp(a->name, b->name);
+}
+
+/* rank_r[g]: the rank of group g's domain (or reporter) among the batch's
+   groups, equal names equal ranks, in strcmp order */
+static void grp_ranks(const struct sqlite_store *s, bool reporter, uint32_t *rank_r)
+{
+	struct name_ref ref[STORE_BATCH_REPORTS];
+	for (unsigned g = 0; g < s->ngrp; g++)
+		ref[g] = (struct name_ref){ reporter ? s->grp[g].reporter : s->grp[g].domain, g };
+	qsort(ref, s->ngrp, sizeof ref[0], name_ref_cmp);
+	uint32_t rank = 0;
+	for (unsigned i = 0; i < s->ngrp; i++) {
+		if (i > 0 && strcmp(ref[i - 1].name, ref[i].name) != 0)
+			rank++;
+		rank_r[ref[i].g] = rank;
+	}
 }
 
 /* upserts rows o[0..n-1] into rollup_day, several per statement */
@@ -1371,7 +1420,7 @@ static int rep_flush(struct sqlite_store *s, const struct agg_report *r)
 	int64_t day = store_day_of(r->date_begin);
 	const char *reporter = reporter_of(r);
 	for (size_t i = 0; i < s->rep.n; i++)
-		s->order[i] = (struct roll_order){ r->domain, reporter, day, &s->rep.e[i] };
+		s->order[i] = (struct roll_order){ r->domain, reporter, day, 0, 0, &s->rep.e[i] };
 	qsort(s->order, s->rep.n, sizeof *s->order, roll_order_cmp);
 	int rc = roll_write(s, s->order, s->rep.n);
 	roll_clear(&s->rep);
@@ -1402,10 +1451,13 @@ static int org_upsert(struct sqlite_store *s, const struct rollup_group *g)
 /* writes the batch's sums (inside the batch transaction) and empties them */
 static int bat_flush(struct sqlite_store *s)
 {
+	uint32_t dom[STORE_BATCH_REPORTS], rep[STORE_BATCH_REPORTS];
+	grp_ranks(s, false, dom);
+	grp_ranks(s, true, rep);
 	for (size_t i = 0; i < s->bat.n; i++) {
 		const struct rollup_entry *e = &s->bat.e[i];
 		const struct rollup_group *g = &s->grp[e->group];
-		s->order[i] = (struct roll_order){ g->domain, g->reporter, g->day, e };
+		s->order[i] = (struct roll_order){ g->domain, g->reporter, g->day, dom[e->group], rep[e->group], e };
 	}
 	qsort(s->order, s->bat.n, sizeof *s->order, roll_order_cmp);
 	int rc = roll_write(s, s->order, s->bat.n);
@@ -1477,6 +1529,7 @@ static void batch_lost(struct sqlite_store *s)
 	s->batch = false;
 	s->in_report = false;
 	rollback(s);
+	exec_stmt(s, Q_TEMP_DEFAULT);
 }
 
 /* ends the batch transaction (COMMIT), if one is open */
@@ -1492,6 +1545,8 @@ static int batch_commit(struct sqlite_store *s)
 		rc = exec_stmt(s, Q_COMMIT);
 	if (rc != SQLITE_OK)
 		batch_lost(s);
+	else
+		exec_stmt(s, Q_TEMP_DEFAULT);
 	return rc;
 }
 
@@ -1502,11 +1557,24 @@ static int batch_open(struct sqlite_store *s)
 		batch_lost(s); /* SQLite rolled it back after an I/O error */
 	if (s->batch)
 		return SQLITE_OK;
+	/*
+	 * Each report's savepoint keeps the original of every page it
+	 * changes that the batch had already changed (about nine 16 KB pages
+	 * a report: the ends of the tables and index leaves). With the
+	 * default temp_store that sub-journal is a file in /var/tmp written
+	 * page by page, as many bytes as the WAL itself; in memory it is a
+	 * copy, emptied when the report's savepoint is released. Only for the
+	 * batch: summaries' temporary B-trees keep the default (a file past
+	 * the cache). Set outside any transaction, as SQLite requires.
+	 */
+	exec_stmt(s, Q_TEMP_MEMORY);
 	int rc = exec_stmt(s, Q_BEGIN);
 	if (rc == SQLITE_OK) {
 		s->batch = true;
 		s->batch_reports = 0;
 		s->batch_records = 0;
+	} else {
+		exec_stmt(s, Q_TEMP_DEFAULT);
 	}
 	return rc;
 }

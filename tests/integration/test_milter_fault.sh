@@ -3,7 +3,7 @@
 #
 # Fault test of mamorid behind a real Postfix (issue 4): while a stream of
 # messages is being sent by several concurrent SMTP clients, mamorid is killed
-# with SIGKILL and restarted, twice. Postfix runs with milter_default_action
+# with SIGKILL and restarted, twice, and restarted once with SIGTERM. Postfix runs with milter_default_action
 # = tempfail (tests/integration/mta_lib.sh), so a message caught by the
 # crash, or sent while mamorid is down, gets a 4xx and the client sends it
 # again until it gets a final answer. Afterwards every message must be
@@ -179,16 +179,22 @@ wait_progress() {
 	return 1
 }
 KILLS=0
+TERMS=0
 # two crashes: one a third of the way in, restarted at once; one at two
-# thirds, left down for a second so that clients meet a dead socket
-for point in $((NMSG / 3)):0 $((2 * NMSG / 3)):1; do
-	if wait_progress "${point%%:*}"; then
+# thirds, left down for a second so that clients meet a dead socket; and
+# between them an orderly restart (SIGTERM: finish the messages in flight)
+for point in $((NMSG / 3)):0:KILL $((NMSG / 2)):0:TERM $((2 * NMSG / 3)):1:KILL; do
+	IFS=: read -r at down sig <<<"$point"
+	wait_progress "$at" || continue
+	if [ "$sig" = KILL ]; then
 		mamorid_kill
 		KILLS=$((KILLS + 1))
-		echo "killed mamorid (SIGKILL) after $(wc -l <"$T/progress") messages"
-		sleep "${point##*:}"
-		mamorid_start "$MAMORID" "$T/mamorid.conf"
+	else
+		mamorid_stop && TERMS=$((TERMS + 1)) || bad "mamorid exit status $? on SIGTERM under load"
 	fi
+	echo "stopped mamorid (SIG$sig) after $(wc -l <"$T/progress") messages"
+	sleep "$down"
+	mamorid_start "$MAMORID" "$T/mamorid.conf"
 done
 wait "$CLIENT_PID"
 crc=$?
@@ -198,6 +204,7 @@ if [ "$crc" != 0 ] || [ ! -s "$T/results.json" ]; then
 	exit 1
 fi
 [ "$KILLS" = 2 ] && ok "mamorid killed with SIGKILL and restarted twice mid-stream" || bad "only $KILLS kills happened mid-stream"
+[ "$TERMS" = 1 ] && ok "mamorid stopped with SIGTERM (clean exit) and restarted mid-stream" || bad "no clean SIGTERM restart mid-stream"
 mta_wait_queue_empty 30 && ok "Postfix queue drained" || bad "Postfix queue not empty after 30 s"
 sleep 0.5
 
@@ -265,6 +272,64 @@ retried=$(awk '/^RETRIED/ { print $2 }' "$T/accounting.out")
 	bad "${nbad:-?} messages not accounted for exactly once"
 [ "${retried:-0}" -gt 0 ] && ok "$retried messages met a tempfail and were resent (the kills hit traffic)" ||
 	bad "no message met a tempfail: the kills did not hit the stream"
+
+# --- targeted kills in the quarantine window (FAULT_TARGETED=1) ---------------
+# SIGKILL a few milliseconds after a quarantined message's file appears: that
+# lands between the row commit and the milter's answer, so Postfix tempfails
+# a message that is already in the quarantine and the client sends it again.
+# Each message must still end with exactly one quarantine row. Off by default: today's mamorid keeps both copies (see the
+# report of issue 4's test work); turn it on once that is fixed.
+if [ "${FAULT_TARGETED:-0}" = 1 ]; then
+	nfiles_before=$(find "$T/var/quarantine" -type f -name 'q-*' 2>/dev/null | wc -l)
+	for try in 1 2 3 4 5 6; do
+		delay_ms=$((try % 3 * 2 + 1))
+		python3 - "$PORT" "$try" >"$T/tsend.$try" 2>&1 <<'EOF' &
+import smtplib, sys, time
+port, i = int(sys.argv[1]), int(sys.argv[2])
+msg = ('From: "Taro Yamada" <taro.t%d@freemail.test>\r\nTo: <rcpt@example.net>\r\nSubject: fault targeted-%d\r\n'
+       'Message-ID: <targeted-%d@fault.test>\r\n\r\nbody\r\n' % (i, i, i)).encode()
+for attempt in range(300):
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            s.sendmail("taro.t%d@freemail.test" % i, ["rcpt@example.net"], msg)
+        print("250 after %d attempts" % (attempt + 1))
+        break
+    except (smtplib.SMTPException, OSError):
+        time.sleep(0.1)
+EOF
+		spid=$!
+		python3 - "$MPID" "$T/var/quarantine" "$delay_ms" <<'EOF'
+import os, signal, sys, time
+pid, qdir, delay = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]) / 1000
+def files():
+    try:
+        return {f for f in os.listdir(qdir) if not f.startswith(".")}
+    except FileNotFoundError:
+        return set()
+before, t = files(), time.time()
+while time.time() - t < 20:
+    if files() - before:
+        time.sleep(delay)
+        os.kill(pid, signal.SIGKILL)
+        break
+    time.sleep(0.0002)
+EOF
+		mamorid_kill
+		mamorid_start "$MAMORID" "$T/mamorid.conf"
+		wait "$spid"
+	done
+	"$MAMORI" -c "$T/mamorid.conf" quarantine list --limit 0 --json >"$T/quarantine2.json" 2>/dev/null
+	trows=$(python3 -c '
+import collections, json, sys
+c = collections.Counter(r["subject"] for r in json.load(open(sys.argv[1])) if r["subject"].startswith("fault targeted-"))
+print(" ".join("%s:%d" % (k.split("-")[1], v) for k, v in sorted(c.items())))' "$T/quarantine2.json")
+	nfiles=$(( $(find "$T/var/quarantine" -type f -name 'q-*' | wc -l) - nfiles_before ))
+	# a file whose row never got committed is left for the stray-file sweep of
+	# `mamori quarantine expire`: only noted here
+	echo "targeted: rows per message $trows; $nfiles new files for 6 messages"
+	[ "$trows" = "1:1 2:1 3:1 4:1 5:1 6:1" ] && ok "targeted kills: one quarantine row per message" ||
+		bad "targeted kills: rows per message: $trows (want 1 each)"
+fi
 
 if mamorid_stop; then ok "restarted mamorid stopped cleanly"; else bad "mamorid exit status $?"; fi
 mta_sanitizer_clean || bad "sanitizer report in the mamorid log"

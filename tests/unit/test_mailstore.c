@@ -361,9 +361,17 @@ static void test_directory_unusable(void **state)
 	struct fixture *f = *state;
 	const char *rcpts[] = { "b@example.org" };
 	struct quarantine_meta m = meta(rcpts, 1, 0);
-	assert_int_equal(rmdir(f->qdir), 0);
 	int64_t id = 0;
 	char err[256] = "";
+	if (geteuid() != 0) {
+		/* not writable (root would not notice the mode) */
+		assert_int_equal(chmod(f->qdir, 0550), 0);
+		assert_int_equal(mailstore_quarantine(f->ms, MSG, sizeof MSG - 1, &m, &id, err, sizeof err), -1);
+		assert_non_null(strstr(err, "Permission denied"));
+		assert_int_equal(count_rows(f->db, "quarantine"), 0);
+		assert_int_equal(chmod(f->qdir, 0750), 0);
+	}
+	assert_int_equal(rmdir(f->qdir), 0);
 	assert_int_equal(mailstore_quarantine(f->ms, MSG, sizeof MSG - 1, &m, &id, err, sizeof err), -1);
 	assert_non_null(strstr(err, "create"));
 	assert_int_equal(count_rows(f->db, "quarantine"), 0);
@@ -441,7 +449,7 @@ static void test_log_fields(void **state)
 	assert_string_equal((const char *)sqlite3_column_text(st, 1), "out");
 	assert_string_equal((const char *)sqlite3_column_text(st, 2), "2001:db8::1");
 	assert_string_equal((const char *)sqlite3_column_text(st, 3), "JP");
-	assert_string_equal((const char *)sqlite3_column_text(st, 4), "<s@example.com>");
+	assert_string_equal((const char *)sqlite3_column_text(st, 4), "s@example.com");
 	assert_string_equal((const char *)sqlite3_column_text(st, 5), "x@example.org\ny@example.org");
 	assert_string_equal((const char *)sqlite3_column_text(st, 6), "lookalike: examp1e.com\nfree mail  injected");
 	assert_int_equal(sqlite3_column_int(st, 7), 7);
