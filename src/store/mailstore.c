@@ -481,6 +481,19 @@ int mailstore_quarantine(struct mailstore *ms, const void *msg, size_t len, cons
 			 int64_t *id_r, char *err, size_t errlen)
 {
 	char name[QUARANTINE_NAME_LEN + 1], sha[65];
+	const char *qid = m->queue_id != NULL ? m->queue_id : "-";
+	pthread_mutex_lock(&ms->db_mu);
+	enum store_status known = quarantine_find_resend(ms->q, m->resend_key, id_r);
+	pthread_mutex_unlock(&ms->db_mu);
+	if (known == STORE_OK) {
+		log_info("%s: the same message is already quarantined as #%lld (sent again)", qid, (long long)*id_r);
+		return 0;
+	}
+	if (known != STORE_NOTFOUND) {
+		snprintf(err, errlen, "quarantine: look-up failed (%s)", store_status_name(known));
+		log_error("%s: %s", qid, err);
+		return -1;
+	}
 	if (quarantine_write_file(ms->q, msg, len, name, sha, err, errlen) < 0) {
 		log_error("%s: %s", m->queue_id != NULL ? m->queue_id : "-", err);
 		return -1;
@@ -488,8 +501,23 @@ int mailstore_quarantine(struct mailstore *ms, const void *msg, size_t len, cons
 	pthread_mutex_lock(&ms->db_mu);
 	enum store_status st = quarantine_insert(ms->q, name, sha, len, m, id_r, err, errlen);
 	pthread_mutex_unlock(&ms->db_mu);
+	if (st == STORE_DUPLICATE) {
+		/* a copy raced us in between: it holds the message */
+		quarantine_unlink_file(ms->q, name);
+		pthread_mutex_lock(&ms->db_mu);
+		st = quarantine_find_resend(ms->q, m->resend_key, id_r);
+		pthread_mutex_unlock(&ms->db_mu);
+		if (st == STORE_OK) {
+			log_info("%s: the same message is already quarantined as #%lld (sent again)", qid,
+				 (long long)*id_r);
+			return 0;
+		}
+		snprintf(err, errlen, "quarantine: duplicate row but no resend key match (%s)", store_status_name(st));
+		log_error("%s: %s", qid, err);
+		return -1;
+	}
 	if (st != STORE_OK) {
-		log_error("%s: %s", m->queue_id != NULL ? m->queue_id : "-", err);
+		log_error("%s: %s", qid, err);
 		quarantine_unlink_file(ms->q, name);
 		return -1;
 	}

@@ -67,8 +67,8 @@ struct quarantine_meta {
 	                             Message-ID and body (mamorid), or NULL: equal
 	                             for a copy a client sends again after a 4xx,
 	                             e.g. when mamorid died between the commit and
-	                             its answer; lets the store recognise a message
-	                             it already holds (not used by the store yet) */
+	                             its answer; a message whose key the quarantine
+	                             already holds is not stored twice */
 };
 
 struct mailstore;
@@ -102,7 +102,9 @@ void mailstore_set_busy_timeout(struct mailstore *ms, int busy_ms);
  * body) durably in the quarantine. Returns 0 with the row id in *id_r once
  * the file is on disk (fsync'd) and the row is committed; -1 with a reason
  * in err if anything failed, in which case nothing is left behind and the
- * caller must answer tempfail. Thread-safe; blocks on disk and database.
+ * caller must answer tempfail. A message with a resend_key the quarantine
+ * already holds (the same message sent again) is not stored twice: 0 with
+ * the existing row's id. Thread-safe; blocks on disk and database.
  */
 int mailstore_quarantine(struct mailstore *ms, const void *msg, size_t len, const struct quarantine_meta *m,
 			 int64_t *id_r, char *err, size_t errlen);

@@ -49,6 +49,7 @@
 
 enum {
 	S_INSERT,
+	S_RESEND,
 	S_GET,
 	S_LIST,
 	S_CLAIM,
@@ -69,8 +70,9 @@ enum {
 
 static const char *const sql_text[S_COUNT] = {
 	[S_INSERT] = "INSERT INTO quarantine (time, queue_id, file, sha256, size, client_ip, mail_from, rcpts,"
-		     " header_from, subject, reasons, state, state_time)"
-		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'held', ?1)",
+		     " header_from, subject, reasons, state, state_time, resend_key)"
+		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'held', ?1, COALESCE(?12, ''))",
+	[S_RESEND] = "SELECT id FROM quarantine WHERE resend_key = ?1 AND resend_key <> ''",
 	[S_GET] = "SELECT " ITEM_COLS " FROM quarantine WHERE id = ?1",
 	[S_LIST] = "SELECT " ITEM_COLS " FROM quarantine"
 		   " WHERE (?1 IS NULL OR instr(lower(rcpts), lower(?1)) > 0)"
@@ -530,6 +532,8 @@ enum store_status quarantine_insert(struct quarantine *q, const char *name, cons
 	bind_text(st, 9, m->header_from);
 	bind_text(st, 10, m->subject);
 	bind_text(st, 11, m->reasons);
+	if (m->resend_key != NULL && m->resend_key[0] != '\0')
+		bind_text(st, 12, m->resend_key);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE && id_r != NULL)
 		*id_r = sqlite3_last_insert_rowid(q->db);
@@ -541,6 +545,28 @@ enum store_status quarantine_insert(struct quarantine *q, const char *name, cons
 	if (rc == SQLITE_DONE)
 		return STORE_OK;
 	return status_of(rc) == STORE_OK ? STORE_ERROR : status_of(rc);
+}
+
+enum store_status quarantine_find_resend(struct quarantine *q, const char *key, int64_t *id_r)
+{
+	if (key == NULL || key[0] == '\0')
+		return STORE_NOTFOUND;
+	int rc = SQLITE_OK;
+	sqlite3_stmt *st = stmt(q, S_RESEND, &rc);
+	if (st == NULL)
+		return status_of(rc) == STORE_OK ? STORE_ERROR : status_of(rc);
+	bind_text(st, 1, key);
+	rc = sqlite3_step(st);
+	enum store_status out = STORE_NOTFOUND;
+	if (rc == SQLITE_ROW) {
+		*id_r = sqlite3_column_int64(st, 0);
+		out = STORE_OK;
+	} else if (rc != SQLITE_DONE) {
+		out = status_of(rc) == STORE_OK ? STORE_ERROR : status_of(rc);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return out;
 }
 
 /* ---- reading ---- */

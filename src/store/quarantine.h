@@ -74,7 +74,12 @@ const char *quarantine_dir(const struct quarantine *q);
  */
 int quarantine_write_file(struct quarantine *q, const void *msg, size_t len, char *name_r, char sha_r[65],
 			  char *err, size_t errlen);
-/* Inserts and commits the row for a file written above (state held). */
+/* The row already holding a message with this resend key (see
+   quarantine_meta.resend_key): STORE_OK with its id, or STORE_NOTFOUND
+   (also for a NULL or empty key). */
+enum store_status quarantine_find_resend(struct quarantine *q, const char *key, int64_t *id_r);
+/* Inserts and commits the row for a file written above (state held);
+   STORE_DUPLICATE if a row with the same non-empty resend key exists. */
 enum store_status quarantine_insert(struct quarantine *q, const char *name, const char *sha, uint64_t size,
 				    const struct quarantine_meta *m, int64_t *id_r, char *err, size_t errlen);
 /* v[0..n-1] one per line (heap); line ends inside an item become blanks;

@@ -376,6 +376,15 @@ static const char *const migrations[] = {
 	" header_from, envelope_from, envelope_to, reasons, dkim, spf FROM agg_record ORDER BY id;"
 	"DROP TABLE agg_record;"
 	"ALTER TABLE agg_record_new RENAME TO agg_record;",
+
+	/* 6: the quarantine recognises a message it already holds. mamorid
+	   computes resend_key from the envelope, Message-ID and body; when it
+	   dies between committing a quarantine row and answering the MTA, the
+	   client sends the same message again and must not get a second copy
+	   in the quarantine. Unique among non-empty keys (a partial index:
+	   SQLite >= 3.8 and PostgreSQL). */
+	"ALTER TABLE quarantine ADD COLUMN resend_key TEXT NOT NULL DEFAULT '';"
+	"CREATE UNIQUE INDEX quarantine_resend ON quarantine (resend_key) WHERE resend_key <> '';",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -409,8 +418,6 @@ int store_sqlite_schema_version(void)
 enum stmt_id {
 	Q_BEGIN,
 	Q_BEGIN_READ,
-	Q_TEMP_MEMORY,
-	Q_TEMP_DEFAULT,
 	Q_COMMIT,
 	Q_ROLLBACK,
 	Q_SAVEPOINT,
@@ -454,8 +461,6 @@ enum stmt_id {
 static const char *const stmt_sql[Q_COUNT] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_BEGIN_READ] = "BEGIN",
-	[Q_TEMP_MEMORY] = "PRAGMA temp_store = MEMORY",
-	[Q_TEMP_DEFAULT] = "PRAGMA temp_store = DEFAULT",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_SAVEPOINT] = "SAVEPOINT one",
@@ -1139,6 +1144,14 @@ static sqlite3_stmt *multi_stmt(struct sqlite_store *s, enum multi_id id, unsign
 	return s->multi[id][level];
 }
 
+/* after a multi-row statement: every parameter is bound again before its
+   next step, so the stale (static) pointers are never read, and clearing
+   hundreds of bindings per statement is skipped */
+static void multi_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+}
+
 /* the largest level whose statement takes at most n (> 0) rows */
 static unsigned multi_level(size_t n)
 {
@@ -1236,7 +1249,7 @@ static int pend_flush(struct sqlite_store *s)
 						  SQLITE_STATIC);
 		}
 		rc = sqlite3_step(st);
-		done(st);
+		multi_done(st);
 		if (rc != SQLITE_DONE)
 			break;
 		rc = SQLITE_OK;
@@ -1404,7 +1417,7 @@ static int roll_write(struct sqlite_store *s, const struct roll_order *o, size_t
 			sqlite3_bind_int64(st, p + 14, e->last_seen);
 		}
 		rc = sqlite3_step(st);
-		done(st);
+		multi_done(st);
 		if (rc != SQLITE_DONE)
 			return rc;
 		rc = SQLITE_OK;
@@ -1520,6 +1533,22 @@ static void rep_forget(struct sqlite_store *s)
 	s->rep_any = false;
 }
 
+/*
+ * Each report's savepoint keeps the original of every page it changes
+ * that the batch had already changed (about nine 16 KB pages a report: the
+ * ends of the tables and index leaves). With the default temp_store that
+ * sub-journal is a file in /var/tmp written page by page, as many bytes as
+ * the WAL itself; in memory it is a copy, emptied when the report's
+ * savepoint is released. So: memory for the batch only (summaries'
+ * temporary B-trees keep the default, a file past the cache). SQLite
+ * applies this PRAGMA when it compiles it, and only outside a transaction:
+ * sqlite3_exec compiles it each time. Failure only costs speed.
+ */
+static void temp_store_memory(struct sqlite_store *s, bool memory)
+{
+	sqlite3_exec(s->db, memory ? "PRAGMA temp_store = MEMORY" : "PRAGMA temp_store = DEFAULT", NULL, NULL, NULL);
+}
+
 /* after a failure that leaves the batch inconsistent: rolls all of it back */
 static void batch_lost(struct sqlite_store *s)
 {
@@ -1529,7 +1558,7 @@ static void batch_lost(struct sqlite_store *s)
 	s->batch = false;
 	s->in_report = false;
 	rollback(s);
-	exec_stmt(s, Q_TEMP_DEFAULT);
+	temp_store_memory(s, false);
 }
 
 /* ends the batch transaction (COMMIT), if one is open */
@@ -1546,7 +1575,7 @@ static int batch_commit(struct sqlite_store *s)
 	if (rc != SQLITE_OK)
 		batch_lost(s);
 	else
-		exec_stmt(s, Q_TEMP_DEFAULT);
+		temp_store_memory(s, false);
 	return rc;
 }
 
@@ -1557,24 +1586,14 @@ static int batch_open(struct sqlite_store *s)
 		batch_lost(s); /* SQLite rolled it back after an I/O error */
 	if (s->batch)
 		return SQLITE_OK;
-	/*
-	 * Each report's savepoint keeps the original of every page it
-	 * changes that the batch had already changed (about nine 16 KB pages
-	 * a report: the ends of the tables and index leaves). With the
-	 * default temp_store that sub-journal is a file in /var/tmp written
-	 * page by page, as many bytes as the WAL itself; in memory it is a
-	 * copy, emptied when the report's savepoint is released. Only for the
-	 * batch: summaries' temporary B-trees keep the default (a file past
-	 * the cache). Set outside any transaction, as SQLite requires.
-	 */
-	exec_stmt(s, Q_TEMP_MEMORY);
+	temp_store_memory(s, true);
 	int rc = exec_stmt(s, Q_BEGIN);
 	if (rc == SQLITE_OK) {
 		s->batch = true;
 		s->batch_reports = 0;
 		s->batch_records = 0;
 	} else {
-		exec_stmt(s, Q_TEMP_DEFAULT);
+		temp_store_memory(s, false);
 	}
 	return rc;
 }

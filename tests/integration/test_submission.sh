@@ -20,7 +20,8 @@
 # Checks, each on the exact SMTP reply swaks sees (and, for locks,
 # `mamori account show|list --json`):
 #   1. account_messages N/1h: messages 1..N delivered, N+1 refused with
-#      submission.reply_code 4.7.1 and the limit in the text;
+#      submission.reply_code 4.7.1 and the limit in the text; a group's
+#      own limit replaces it for its account;
 #   2. a country in deny_countries: 554 5.7.1; another country accepted;
 #   3. unauthenticated mail from that country, over the limit: untouched;
 #   4. the limit through the policy service, at RCPT (a message counts
@@ -119,7 +120,7 @@ if command -v mmdblookup >/dev/null; then
 fi
 
 PASSWORD=s3cret-test
-ACCOUNTS="plumb@test limit@test iplock@test cclock@test deny@test policy@test eod@test manual@test"
+ACCOUNTS="plumb@test limit@test bulk@test iplock@test cclock@test deny@test policy@test eod@test manual@test"
 # Debian's Postfix reads the Cyrus application file from $config_directory/sasl
 # whatever cyrus_sasl_config_path says; upstream honours that parameter:
 # both point at the same directory
@@ -158,6 +159,7 @@ LIMIT=3
 REPLY_CODE=452
 LOCK_IPS=2
 LOCK_COUNTRIES=1
+BULK_LIMIT=5  # the group "bulk": more than the default
 write_config() { # A|B
 	local messages=$LIMIT max_ips=10 max_countries=5
 	if [ "$1" = B ]; then
@@ -196,6 +198,9 @@ submission = {
   notify_from = "mamori@mx.test";
   notify_smtp_url = "smtp://127.0.0.1:$POL_PORT";
   policy_listen = "unix:$POLICY_SOCK";
+  groups = (
+    { name = "bulk"; accounts = [ "bulk@test" ]; messages = [ "$BULK_LIMIT/1h" ]; }
+  );
 };
 EOF
 }
@@ -386,7 +391,7 @@ all_delivered() {
 	local id missing n have
 	for _ in $(seq 1 150); do
 		have=" $(grep -h '^X-Test-Id: ' "$MAIL"/box/new/* 2>/dev/null | cut -d' ' -f2 | tr '\n' ' ') "
-		missing= n=0
+		missing='' n=0
 		for id in $ACCEPTED; do
 			if [[ $have == *" $id "* ]]; then n=$((n + 1)); else missing="$missing $id"; fi
 		done
@@ -506,6 +511,14 @@ refused limit-other-ip "$REPLY_CODE" 4.7.1 "rate limit exceeded: $LIMIT messages
 # another account is not affected
 send limit-neighbour "$PORT" "$IP_US" deny@test
 accepted limit-neighbour
+
+# a group's own limit replaces the default: BULK_LIMIT, not LIMIT
+for i in $(seq 1 $BULK_LIMIT); do
+	send "bulk-$i" "$PORT" "$IP_US" bulk@test
+	accepted "bulk-$i"
+done
+send "bulk-$((BULK_LIMIT + 1))" "$PORT" "$IP_US" bulk@test
+refused "bulk-$((BULK_LIMIT + 1))" "$REPLY_CODE" 4.7.1 "rate limit exceeded: $BULK_LIMIT messages per 1 h for sasl:bulk@test"
 
 # --- 2. denied country ------------------------------------------------------------
 send deny-cn "$PORT" "$IP_CN" deny@test

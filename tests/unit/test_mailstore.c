@@ -682,6 +682,35 @@ static int count_cb(void *ctx, const struct quarantine_item *it)
 	return 0;
 }
 
+/* a message sent again after mamorid died between its commit and its
+   answer (same resend key) is not quarantined twice; other keys are */
+static void test_resend_not_duplicated(void **state)
+{
+	struct fixture *f = *state;
+	const char *r[] = { "alice@example.org" };
+	char err[256] = "";
+	struct quarantine_meta m = meta(r, 1, 1000);
+	m.resend_key = "5d41402abc4b2a76b9719d911017c592aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	int64_t id1 = 0, id2 = 0, id3 = 0, id4 = 0;
+	assert_int_equal(mailstore_quarantine(f->ms, MSG, sizeof MSG - 1, &m, &id1, err, sizeof err), 0);
+	assert_int_equal(mailstore_quarantine(f->ms, MSG, sizeof MSG - 1, &m, &id2, err, sizeof err), 0);
+	assert_true(id1 > 0);
+	assert_int_equal(id2, id1);
+	assert_int_equal(count_rows(f->db, "quarantine"), 1);
+	assert_int_equal(dir_count(f->qdir, "q-"), 1);
+	assert_int_equal(dir_count(f->qdir, ".tmp-"), 0);
+	m.resend_key = "6d41402abc4b2a76b9719d911017c592aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	assert_int_equal(mailstore_quarantine(f->ms, MSG, sizeof MSG - 1, &m, &id3, err, sizeof err), 0);
+	assert_true(id3 != id1);
+	/* no key: never deduplicated */
+	m.resend_key = NULL;
+	assert_int_equal(mailstore_quarantine(f->ms, MSG, sizeof MSG - 1, &m, &id4, err, sizeof err), 0);
+	m.resend_key = "";
+	assert_int_equal(mailstore_quarantine(f->ms, MSG, sizeof MSG - 1, &m, &id4, err, sizeof err), 0);
+	assert_int_equal(count_rows(f->db, "quarantine"), 4);
+	assert_int_equal(dir_count(f->qdir, "q-"), 4);
+}
+
 /* list filters and delete through the API */
 static void test_list_and_delete(void **state)
 {
@@ -756,6 +785,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stored_name_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resend_not_duplicated, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
