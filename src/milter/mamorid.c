@@ -31,7 +31,7 @@
 
 #define EXIT_USAGE 64  /* sysexits.h EX_USAGE */
 #define EXIT_CONFIG 78 /* sysexits.h EX_CONFIG */
-/* how long SIGTERM waits for MTA connections still open (Postfix's
+/* how long SIGTERM waits for the messages in flight (Postfix's
    milter_content_timeout is 300 s; systemd's default stop timeout is 90 s) */
 #define SHUTDOWN_GRACE_S 60
 
@@ -325,8 +325,13 @@ static int serve(const struct options *o)
 		if (b == SIGHUP) {
 			reload(o);
 		} else if (!stopping) {
-			log_info("%s: stopping after the messages in flight", b == SIGINT ? "SIGINT" : "SIGTERM");
+			log_info("%s: stopping after the messages in flight (new ones get 451)",
+				 b == SIGINT ? "SIGINT" : "SIGTERM");
 			stopping = true;
+			milter_drain();
+			if (!milter_wait_idle(SHUTDOWN_GRACE_S))
+				log_warning("messages still in flight after %d s: stopping anyway (the MTA retries them)",
+					    SHUTDOWN_GRACE_S);
 			smfi_stop();
 		}
 	}
@@ -413,7 +418,9 @@ int main(int argc, char **argv)
 	int rc = serve(&o);
 	guard_setup_stop_service(guard);
 
+	/* smfi_main() has returned: only callbacks already running remain */
 	if (milter_wait_idle(SHUTDOWN_GRACE_S)) {
+		milter_release_all();
 		guard_setup_free(&guard);
 		settings_shutdown();
 		dns_resolver_free(&resolver);
@@ -421,7 +428,7 @@ int main(int argc, char **argv)
 		mailstore_close(&mstore);
 		geoip_close(&geo);
 	} else {
-		log_warning("connections still open after %d s: exiting anyway", SHUTDOWN_GRACE_S);
+		log_warning("callbacks still running after %d s: exiting anyway", SHUTDOWN_GRACE_S);
 	}
 	log_info("stopped");
 	return rc;

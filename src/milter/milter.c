@@ -42,7 +42,9 @@ struct milter_conn {
 	char *client_name;    /* the MTA's verified client name, NULL if none */
 	bool leadspc;         /* SMFIP_HDR_LEADSPC negotiated */
 	bool can_skip;        /* the MTA understands SMFIS_SKIP */
+	unsigned long noreply; /* SMFIP_NR_* steps the MTA expects no reply to */
 	struct milter_msg *msg;
+	struct milter_conn *prev, *next; /* the registry of live connections */
 };
 
 /* one message, from MAIL FROM to end of message or abort */
@@ -69,16 +71,48 @@ void milter_set_stores(struct mailstore *ms, const struct geoip *geo)
 	milter_geoip = geo;
 }
 
+/*
+ * Shutdown. libmilter (Debian builds it with its worker pool) drops the
+ * sessions that sit idle between two commands when smfi_stop() is called,
+ * without calling xxfi_close, so counting connections cannot tell when it
+ * is safe to stop. Instead SIGTERM first drains: new messages are answered
+ * 451 (the MTA keeps them and retries), messages already past MAIL FROM
+ * run to their end, and only when none is in flight (or the grace time is
+ * over) is libmilter stopped. Every connection is kept in a registry, so
+ * those libmilter dropped are freed at the end; `calls` counts callbacks
+ * running, so nothing is freed under one.
+ */
 static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
-static unsigned open_conns;
+static struct milter_conn *conns; /* registry, under idle_lock */
+static unsigned inflight;         /* messages between MAIL FROM and their end */
+static unsigned calls;            /* callbacks running */
+static bool draining;
 
-static void conn_count(int delta)
+static void count(unsigned *counter, int delta)
 {
 	pthread_mutex_lock(&idle_lock);
-	open_conns = (unsigned)((int)open_conns + delta);
-	if (open_conns == 0)
+	*counter = (unsigned)((int)*counter + delta);
+	if (*counter == 0)
 		pthread_cond_broadcast(&idle_cond);
+	pthread_mutex_unlock(&idle_lock);
+}
+
+/* a new message may start (counted in flight), unless we are draining */
+static bool msg_may_begin(void)
+{
+	pthread_mutex_lock(&idle_lock);
+	bool ok = !draining;
+	if (ok)
+		inflight++;
+	pthread_mutex_unlock(&idle_lock);
+	return ok;
+}
+
+void milter_drain(void)
+{
+	pthread_mutex_lock(&idle_lock);
+	draining = true;
 	pthread_mutex_unlock(&idle_lock);
 }
 
@@ -88,12 +122,31 @@ bool milter_wait_idle(unsigned timeout_s)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += timeout_s;
 	pthread_mutex_lock(&idle_lock);
-	while (open_conns > 0)
+	while (inflight > 0 || calls > 0)
 		if (pthread_cond_timedwait(&idle_cond, &idle_lock, &until) != 0)
 			break;
-	bool idle = open_conns == 0;
+	bool idle = inflight == 0 && calls == 0;
 	pthread_mutex_unlock(&idle_lock);
 	return idle;
+}
+
+static void conn_free(struct milter_conn *c);
+
+void milter_release_all(void)
+{
+	pthread_mutex_lock(&idle_lock);
+	struct milter_conn *c = conns;
+	conns = NULL;
+	pthread_mutex_unlock(&idle_lock);
+	unsigned n = 0;
+	while (c != NULL) {
+		struct milter_conn *next = c->next;
+		conn_free(c);
+		c = next;
+		n++;
+	}
+	if (n > 0)
+		log_info("released %u MTA connection(s) libmilter dropped at shutdown", n);
 }
 
 static struct milter_conn *conn_get(SMFICTX *ctx)
@@ -102,9 +155,28 @@ static struct milter_conn *conn_get(SMFICTX *ctx)
 	if (c == NULL) {
 		c = xcalloc(1, sizeof *c);
 		smfi_setpriv(ctx, c);
-		conn_count(+1);
+		pthread_mutex_lock(&idle_lock);
+		c->next = conns;
+		if (conns != NULL)
+			conns->prev = c;
+		conns = c;
+		pthread_mutex_unlock(&idle_lock);
 	}
 	return c;
+}
+
+/* takes c out of the registry */
+static void conn_unlink(struct milter_conn *c)
+{
+	pthread_mutex_lock(&idle_lock);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else if (conns == c)
+		conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	pthread_mutex_unlock(&idle_lock);
 }
 
 static void msg_end(struct milter_conn *c)
@@ -120,6 +192,15 @@ static void msg_end(struct milter_conn *c)
 		xfree(m->rcpts[i]);
 	xfree(m->rcpts);
 	c->msg = xfree(m);
+	count(&inflight, -1);
+}
+
+static void conn_free(struct milter_conn *c)
+{
+	msg_end(c);
+	xfree(c->helo);
+	xfree(c->client_name);
+	xfree(c);
 }
 
 static const char *queue_id(SMFICTX *ctx)
@@ -141,14 +222,25 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 	 * HDR_LEADSPC: header values come exactly as in the message, leading
 	 * space included; DKIM's simple header canonicalisation needs the
 	 * bytes as signed. The steps we have no use for are switched off to
-	 * save round trips.
+	 * save round trips, and the steps whose answer is always "continue"
+	 * (connect, HELO, each header, end of headers) get no reply at all
+	 * (SMFIP_NR_*): the MTA does not wait for one. That saves a quarter
+	 * of mamorid's CPU per message (bench/milter.sh).
 	 */
-	*pf1 = f1 & (SMFIP_HDR_LEADSPC | SMFIP_SKIP | SMFIP_NOUNKNOWN | SMFIP_NODATA);
+	const unsigned long nr = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_HDR | SMFIP_NR_EOH;
+	*pf1 = f1 & (SMFIP_HDR_LEADSPC | SMFIP_SKIP | SMFIP_NOUNKNOWN | SMFIP_NODATA | nr);
 	*pf2 = 0;
 	*pf3 = 0;
 	c->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
 	c->can_skip = (*pf1 & SMFIP_SKIP) != 0;
+	c->noreply = *pf1 & nr;
 	return SMFIS_CONTINUE;
+}
+
+/* "continue" for a step, or no reply if the MTA agreed to expect none */
+static sfsistat go_on(const struct milter_conn *c, unsigned long step)
+{
+	return (c->noreply & step) != 0 ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
@@ -174,7 +266,7 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		c->have_ip = true;
 	}
 	/* AF_UNIX or no address: a local submission, SPF is not checked */
-	return SMFIS_CONTINUE;
+	return go_on(c, SMFIP_NR_CONN);
 }
 
 static sfsistat cb_helo(SMFICTX *ctx, char *helo)
@@ -182,7 +274,7 @@ static sfsistat cb_helo(SMFICTX *ctx, char *helo)
 	struct milter_conn *c = conn_get(ctx);
 	xfree(c->helo);
 	c->helo = helo ? xstrndup(helo, strnlen(helo, MILTER_MAX_ARG)) : NULL;
-	return SMFIS_CONTINUE;
+	return go_on(c, SMFIP_NR_HELO);
 }
 
 /* "<a@b>" -> "a@b", "<>" -> "", a bare address stays as it is */
@@ -198,6 +290,10 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct milter_conn *c = conn_get(ctx);
 	msg_end(c);
+	if (!msg_may_begin()) {
+		smfi_setreply(ctx, "451", "4.3.2", "mamorid is restarting, please try again later");
+		return SMFIS_TEMPFAIL;
+	}
 	struct milter_msg *m = xcalloc(1, sizeof *m);
 	m->set = settings_acquire();
 	m->mail_from = strip_path(argv && argv[0] ? argv[0] : "");
@@ -259,13 +355,13 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 	struct milter_conn *c = conn_get(ctx);
 	struct milter_msg *m = c->msg;
 	if (m == NULL)
-		return SMFIS_CONTINUE;
+		return go_on(c, SMFIP_NR_HDR);
 	if (msgbuild_header(&m->mb, name, value, m->set ? m->set->cfg.authserv_id : NULL) < 0)
 		note_oversize(ctx, m);
 	for (size_t i = 0; name != NULL && i < XM_FIELDS; i++)
 		if (strcasecmp(name, xm_fields[i]) == 0 && m->xm_seen[i] < XM_MAX_FORGED)
 			m->xm_seen[i]++;
-	return SMFIS_CONTINUE;
+	return go_on(c, SMFIP_NR_HDR);
 }
 
 static sfsistat cb_eoh(SMFICTX *ctx)
@@ -273,7 +369,7 @@ static sfsistat cb_eoh(SMFICTX *ctx)
 	struct milter_conn *c = conn_get(ctx);
 	if (c->msg != NULL && msgbuild_eoh(&c->msg->mb) < 0)
 		note_oversize(ctx, c->msg);
-	return SMFIS_CONTINUE;
+	return go_on(c, SMFIP_NR_EOH);
 }
 
 static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
@@ -744,14 +840,35 @@ static sfsistat cb_close(SMFICTX *ctx)
 	struct milter_conn *c = smfi_getpriv(ctx);
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	msg_end(c);
-	xfree(c->helo);
-	xfree(c->client_name);
-	xfree(c);
+	conn_unlink(c);
+	conn_free(c);
 	smfi_setpriv(ctx, NULL);
-	conn_count(-1);
 	return SMFIS_CONTINUE;
 }
+
+/* every callback runs counted in `calls`, so shutdown frees nothing under one */
+#define COUNTED(name, params, args)                       \
+	static sfsistat name##_counted params             \
+	{                                                 \
+		count(&calls, +1);                        \
+		sfsistat r = name args;                   \
+		count(&calls, -1);                        \
+		return r;                                 \
+	}
+COUNTED(cb_negotiate,
+	(SMFICTX * ctx, unsigned long f0, unsigned long f1, unsigned long f2, unsigned long f3, unsigned long *pf0,
+	 unsigned long *pf1, unsigned long *pf2, unsigned long *pf3),
+	(ctx, f0, f1, f2, f3, pf0, pf1, pf2, pf3))
+COUNTED(cb_connect, (SMFICTX * ctx, char *hostname, _SOCK_ADDR *sa), (ctx, hostname, sa))
+COUNTED(cb_helo, (SMFICTX * ctx, char *helo), (ctx, helo))
+COUNTED(cb_envfrom, (SMFICTX * ctx, char **argv), (ctx, argv))
+COUNTED(cb_envrcpt, (SMFICTX * ctx, char **argv), (ctx, argv))
+COUNTED(cb_header, (SMFICTX * ctx, char *name, char *value), (ctx, name, value))
+COUNTED(cb_eoh, (SMFICTX * ctx), (ctx))
+COUNTED(cb_body, (SMFICTX * ctx, unsigned char *chunk, size_t len), (ctx, chunk, len))
+COUNTED(cb_eom, (SMFICTX * ctx), (ctx))
+COUNTED(cb_abort, (SMFICTX * ctx), (ctx))
+COUNTED(cb_close, (SMFICTX * ctx), (ctx))
 
 int milter_register(struct dns_resolver *r)
 {
@@ -760,17 +877,17 @@ int milter_register(struct dns_resolver *r)
 		.xxfi_name = "mamorid",
 		.xxfi_version = SMFI_VERSION,
 		.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT,
-		.xxfi_connect = cb_connect,
-		.xxfi_helo = cb_helo,
-		.xxfi_envfrom = cb_envfrom,
-		.xxfi_envrcpt = cb_envrcpt,
-		.xxfi_header = cb_header,
-		.xxfi_eoh = cb_eoh,
-		.xxfi_body = cb_body,
-		.xxfi_eom = cb_eom,
-		.xxfi_abort = cb_abort,
-		.xxfi_close = cb_close,
-		.xxfi_negotiate = cb_negotiate,
+		.xxfi_connect = cb_connect_counted,
+		.xxfi_helo = cb_helo_counted,
+		.xxfi_envfrom = cb_envfrom_counted,
+		.xxfi_envrcpt = cb_envrcpt_counted,
+		.xxfi_header = cb_header_counted,
+		.xxfi_eoh = cb_eoh_counted,
+		.xxfi_body = cb_body_counted,
+		.xxfi_eom = cb_eom_counted,
+		.xxfi_abort = cb_abort_counted,
+		.xxfi_close = cb_close_counted,
+		.xxfi_negotiate = cb_negotiate_counted,
 	};
 	return smfi_register(desc) == MI_SUCCESS ? 0 : -1;
 }

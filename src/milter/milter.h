@@ -4,7 +4,8 @@
  * (auth_check) with the shared resolver and the current settings snapshot,
  * lets the decision stage pick an action, and carries it out with libmilter
  * (header edits, 4xx/5xx, quarantine, message log). Owns the per-connection
- * and per-message state and the count of open MTA connections.
+ * and per-message state, the registry of MTA connections and the count of
+ * messages in flight (for a drain at shutdown).
  */
 #ifndef MAMORI_MILTER_MILTER_H
 #define MAMORI_MILTER_MILTER_H
@@ -43,8 +44,17 @@ void milter_set_stores(struct mailstore *ms, const struct geoip *geo);
 struct sub_engine;
 void milter_set_guard(struct sub_engine *e);
 
-/* waits until no MTA connection is open, up to timeout_s seconds; true when
-   idle (then nothing uses the resolver any more) */
+/*
+ * Shutdown, in this order: milter_drain() makes every new message get 451
+ * 4.3.2 (the MTA keeps it and retries); milter_wait_idle() waits up to
+ * timeout_s seconds until no message is in flight and no callback runs
+ * (true when so); then smfi_stop(); once smfi_main() has returned and
+ * milter_wait_idle() says idle, nothing uses the resolver or the stores any
+ * more, and milter_release_all() frees the connections libmilter dropped
+ * without closing them.
+ */
+void milter_drain(void);
 bool milter_wait_idle(unsigned timeout_s);
+void milter_release_all(void);
 
 #endif

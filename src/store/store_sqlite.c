@@ -69,10 +69,11 @@
 #define STORE_BATCH_ROLLUP_SLOTS 16384 /* per batch: likewise */
 /*
  * Records and rollup rows are written with multi-row INSERTs of up to
- * STORE_MULTI_ROWS rows (and power-of-two remainders): one statement per
- * row cost about half of the record insert in statement set-up and
- * tear-down. Records wait in memory until their statement is full or the
- * report ends (a copy of at most STORE_MULTI_ROWS records).
+ * STORE_MULTI_ROWS rows (and power-of-two remainders), so a statement's
+ * set-up and tear-down (cursor, transaction check, halt, reset, bindings)
+ * is paid once per STORE_MULTI_ROWS rows instead of once per row. Records
+ * wait in memory until their statement is full or the report ends (a copy
+ * of at most STORE_MULTI_ROWS records).
  */
 #define STORE_MULTI_ROWS 64
 #define STORE_MULTI_LEVELS 7 /* statements for 1, 2, 4, .. STORE_MULTI_ROWS rows */
