@@ -7,6 +7,8 @@
 #ifndef MAMORI_CLI_CLI_H
 #define MAMORI_CLI_CLI_H
 
+#include <stdio.h>
+
 #include "core/config.h"
 
 #define EXIT_USAGE 64
@@ -17,6 +19,21 @@
 /* loads the -c file, or the defaults when path is NULL; prints the error
    and returns -1 on failure (cfg_r is then empty; freeing it again is harmless) */
 int cli_load_config(const char *path, struct mamori_config *cfg_r);
+
+/* one subcommand of a command group ("mamori dmarc import ...") */
+struct cli_sub {
+	const char *name;
+	int (*run)(int argc, char **argv, const char *config_path); /* argv[0] is the subcommand */
+};
+
+/*
+ * "mamori GROUP [-c FILE] [-h] SUBCOMMAND ARGS...": reads the options before
+ * the subcommand, then runs the one named in subs (terminated by a NULL
+ * name). usage_fn(stdout) for -h, usage_fn(stderr) and EXIT_USAGE for anything
+ * unknown (the unknown name is shown with control bytes as '?').
+ */
+int cli_dispatch(const char *group, int argc, char **argv, const char *config_path, void (*usage_fn)(FILE *f),
+		 const struct cli_sub *subs);
 
 int cmd_check(int argc, char **argv, const char *config_path);
 int cmd_config(int argc, char **argv, const char *config_path);

@@ -1297,46 +1297,21 @@ static void dmarc_usage(FILE *f)
 		   "Run 'mamori dmarc SUBCOMMAND --help' for its options.\n");
 }
 
+static int dmarc_abuse(int argc, char **argv, const char *config_path)
+{
+	if (cmd_dmarc_abuse == NULL) {
+		fprintf(stderr, "mamori dmarc abuse: not built in\n");
+		return EXIT_SOFTWARE;
+	}
+	return cmd_dmarc_abuse(argc, argv, config_path);
+}
+
 int cmd_dmarc(int argc, char **argv, const char *config_path)
 {
-	int i = 1;
-	while (i < argc && argv[i][0] == '-') {
-		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
-			config_path = argv[i + 1];
-			i += 2;
-		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			dmarc_usage(stdout);
-			return 0;
-		} else {
-			dmarc_usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (i >= argc) {
-		dmarc_usage(stderr);
-		return EXIT_USAGE;
-	}
-	const char *sub = argv[i];
-	argc -= i;
-	argv += i;
-	if (strcmp(sub, "import") == 0)
-		return dmarc_import(argc, argv, config_path);
-	if (strcmp(sub, "fetch") == 0)
-		return dmarc_fetch(argc, argv, config_path);
-	if (strcmp(sub, "errors") == 0)
-		return dmarc_errors(argc, argv, config_path);
-	if (strcmp(sub, "summary") == 0)
-		return dmarc_summary(argc, argv, config_path);
-	if (strcmp(sub, "sources") == 0)
-		return dmarc_sources(argc, argv, config_path);
-	if (strcmp(sub, "abuse") == 0) {
-		if (cmd_dmarc_abuse == NULL) {
-			fprintf(stderr, "mamori dmarc abuse: not built in\n");
-			return EXIT_SOFTWARE;
-		}
-		return cmd_dmarc_abuse(argc, argv, config_path);
-	}
-	fprintf(stderr, "mamori dmarc: unknown subcommand \"%s\"\n\n", sub);
-	dmarc_usage(stderr);
-	return EXIT_USAGE;
+	static const struct cli_sub subs[] = {
+		{ "import", dmarc_import },   { "fetch", dmarc_fetch },     { "errors", dmarc_errors },
+		{ "summary", dmarc_summary }, { "sources", dmarc_sources }, { "abuse", dmarc_abuse },
+		{ NULL, NULL },
+	};
+	return cli_dispatch("dmarc", argc, argv, config_path, dmarc_usage, subs);
 }

@@ -780,43 +780,22 @@ static void quarantine_usage(FILE *f)
 		   "Run 'mamori quarantine SUBCOMMAND --help' for its options.\n");
 }
 
+static int q_release(int argc, char **argv, const char *config_path)
+{
+	return q_change(argc, argv, config_path, true);
+}
+
+static int q_delete(int argc, char **argv, const char *config_path)
+{
+	return q_change(argc, argv, config_path, false);
+}
+
 int cmd_quarantine(int argc, char **argv, const char *config_path)
 {
-	int i = 1;
-	while (i < argc && argv[i][0] == '-') {
-		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
-			config_path = argv[i + 1];
-			i += 2;
-		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			quarantine_usage(stdout);
-			return 0;
-		} else {
-			quarantine_usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (i >= argc) {
-		quarantine_usage(stderr);
-		return EXIT_USAGE;
-	}
-	const char *sub = argv[i];
-	argc -= i;
-	argv += i;
-	if (strcmp(sub, "list") == 0)
-		return q_list(argc, argv, config_path);
-	if (strcmp(sub, "show") == 0)
-		return q_show(argc, argv, config_path);
-	if (strcmp(sub, "download") == 0)
-		return q_download(argc, argv, config_path);
-	if (strcmp(sub, "release") == 0)
-		return q_change(argc, argv, config_path, true);
-	if (strcmp(sub, "delete") == 0)
-		return q_change(argc, argv, config_path, false);
-	if (strcmp(sub, "expire") == 0)
-		return q_expire(argc, argv, config_path);
-	fprintf(stderr, "mamori quarantine: unknown subcommand \"");
-	put_term(stderr, sub, 40, 0);
-	fprintf(stderr, "\"\n\n");
-	quarantine_usage(stderr);
-	return EXIT_USAGE;
+	static const struct cli_sub subs[] = {
+		{ "list", q_list },       { "show", q_show },     { "download", q_download },
+		{ "release", q_release }, { "delete", q_delete }, { "expire", q_expire },
+		{ NULL, NULL },
+	};
+	return cli_dispatch("quarantine", argc, argv, config_path, quarantine_usage, subs);
 }

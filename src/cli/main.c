@@ -49,6 +49,39 @@ int cli_load_config(const char *path, struct mamori_config *cfg)
 	return 0;
 }
 
+int cli_dispatch(const char *group, int argc, char **argv, const char *config_path, void (*usage_fn)(FILE *f),
+		 const struct cli_sub *subs)
+{
+	int i = 1;
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			config_path = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage_fn(stdout);
+			return 0;
+		} else {
+			usage_fn(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage_fn(stderr);
+		return EXIT_USAGE;
+	}
+	for (const struct cli_sub *s = subs; s->name != NULL; s++)
+		if (strcmp(argv[i], s->name) == 0)
+			return s->run(argc - i, argv + i, config_path);
+	char shown[41];
+	size_t n = 0;
+	for (const char *c = argv[i]; *c && n < sizeof shown - 1; c++)
+		shown[n++] = (*c >= 0x20 && *c < 0x7f) ? *c : '?';
+	shown[n] = '\0';
+	fprintf(stderr, "mamori %s: unknown subcommand \"%s\"\n\n", group, shown);
+	usage_fn(stderr);
+	return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	log_init("mamori", LOG_LVL_WARNING, true, false);
