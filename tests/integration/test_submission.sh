@@ -298,27 +298,8 @@ cat >"$PF/etc/master.cf" <<EOF
   -o syslog_name=postfix/eod
   -o smtpd_milters=
   -o smtpd_end_of_data_restrictions=check_policy_service,unix:$POLICY_SOCK
-pickup    unix  n - n 60 1 pickup
-cleanup   unix  n - n - 0 cleanup
-qmgr      unix  n - n 300 1 qmgr
-rewrite   unix  - - n - - trivial-rewrite
-bounce    unix  - - n - 0 bounce
-defer     unix  - - n - 0 bounce
-trace     unix  - - n - 0 bounce
-verify    unix  - - n - 1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n - - proxymap
-smtp      unix  - - n - - smtp
-showq     unix  n - n - - showq
-error     unix  - - n - - error
-retry     unix  - - n - - error
-discard   unix  - - n - - discard
-local     unix  - n n - - local
-virtual   unix  - n n - - virtual
-anvil     unix  - - n - 1 anvil
-scache    unix  - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
 EOF
+cat "$HERE"/postfix-services.cf >>"$PF/etc/master.cf"
 if ! "$POSTFIX" -c "$PF/etc" start >"$T/postfix-start.log" 2>&1; then
 	cat "$T/postfix-start.log"
 	echo "FAIL: postfix did not start"
