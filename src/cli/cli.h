@@ -32,6 +32,15 @@ struct cli_sub {
  * name). usage_fn(stdout) for -h, usage_fn(stderr) and EXIT_USAGE for anything
  * unknown (the unknown name is shown with control bytes as '?').
  */
+/*
+ * The options of a subcommand that takes nothing but [-c FILE] [-h|--help]
+ * before its operands (getopt_long; argv[0] is the subcommand). Returns -1
+ * to go on, with the operands at argv[optind] and *config_path updated;
+ * otherwise the exit status to return (0 after printing usage_fn(stdout)
+ * for --help, EXIT_USAGE after usage_fn(stderr)).
+ */
+int cli_plain_opts(int argc, char **argv, const char **config_path, void (*usage_fn)(FILE *f));
+
 int cli_dispatch(const char *group, int argc, char **argv, const char *config_path, void (*usage_fn)(FILE *f),
 		 const struct cli_sub *subs);
 

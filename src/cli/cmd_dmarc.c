@@ -444,19 +444,9 @@ static void import_usage(FILE *f)
 
 static int dmarc_import(int argc, char **argv, const char *config_path)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': config_path = optarg; break;
-		case 'h': import_usage(stdout); return 0;
-		default: import_usage(stderr); return EXIT_USAGE;
-		}
-	}
+	int rc = cli_plain_opts(argc, argv, &config_path, import_usage);
+	if (rc >= 0)
+		return rc;
 	if (optind >= argc) {
 		import_usage(stderr);
 		return EXIT_USAGE;
@@ -1123,19 +1113,9 @@ static void fetch_usage(FILE *f)
 
 static int dmarc_fetch(int argc, char **argv, const char *config_path)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': config_path = optarg; break;
-		case 'h': fetch_usage(stdout); return 0;
-		default: fetch_usage(stderr); return EXIT_USAGE;
-		}
-	}
+	int rc = cli_plain_opts(argc, argv, &config_path, fetch_usage);
+	if (rc >= 0)
+		return rc;
 	if (optind != argc) {
 		fetch_usage(stderr);
 		return EXIT_USAGE;

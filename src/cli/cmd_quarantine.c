@@ -733,19 +733,9 @@ static void expire_usage(FILE *f)
 
 static int q_expire(int argc, char **argv, const char *config_path)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': config_path = optarg; break;
-		case 'h': expire_usage(stdout); return 0;
-		default: expire_usage(stderr); return EXIT_USAGE;
-		}
-	}
+	int rc = cli_plain_opts(argc, argv, &config_path, expire_usage);
+	if (rc >= 0)
+		return rc;
 	if (optind != argc) {
 		expire_usage(stderr);
 		return EXIT_USAGE;

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "core/log.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,6 +48,24 @@ int cli_load_config(const char *path, struct mamori_config *cfg)
 	if (log_level_parse(cfg->log_level, &lvl) == 0)
 		log_set_level(lvl);
 	return 0;
+}
+
+int cli_plain_opts(int argc, char **argv, const char **config_path, void (*usage_fn)(FILE *f))
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': *config_path = optarg; break;
+		case 'h': usage_fn(stdout); return 0;
+		default: usage_fn(stderr); return EXIT_USAGE;
+		}
+	}
+	return -1;
 }
 
 int cli_dispatch(const char *group, int argc, char **argv, const char *config_path, void (*usage_fn)(FILE *f),

@@ -420,7 +420,6 @@ int main(int argc, char **argv)
 
 	/* smfi_main() has returned: only callbacks already running remain */
 	if (milter_wait_idle(SHUTDOWN_GRACE_S)) {
-		milter_release_all();
 		guard_setup_free(&guard);
 		settings_shutdown();
 		dns_resolver_free(&resolver);

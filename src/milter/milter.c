@@ -78,9 +78,12 @@ void milter_set_stores(struct mailstore *ms, const struct geoip *geo)
  * is safe to stop. Instead SIGTERM first drains: new messages are answered
  * 451 (the MTA keeps them and retries), messages already past MAIL FROM
  * run to their end, and only when none is in flight (or the grace time is
- * over) is libmilter stopped. Every connection is kept in a registry, so
- * those libmilter dropped are freed at the end; `calls` counts callbacks
- * running, so nothing is freed under one.
+ * over) is libmilter stopped. `calls` counts callbacks running, so the
+ * shared resolver and stores are freed under none. The connections
+ * libmilter dropped are never freed: a late xxfi_close from one of its
+ * threads may still come for them after smfi_main() has returned. They
+ * stay in a registry (reachable, so the leak checker does not count them)
+ * until the process exits.
  */
 static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
@@ -128,25 +131,6 @@ bool milter_wait_idle(unsigned timeout_s)
 	bool idle = inflight == 0 && calls == 0;
 	pthread_mutex_unlock(&idle_lock);
 	return idle;
-}
-
-static void conn_free(struct milter_conn *c);
-
-void milter_release_all(void)
-{
-	pthread_mutex_lock(&idle_lock);
-	struct milter_conn *c = conns;
-	conns = NULL;
-	pthread_mutex_unlock(&idle_lock);
-	unsigned n = 0;
-	while (c != NULL) {
-		struct milter_conn *next = c->next;
-		conn_free(c);
-		c = next;
-		n++;
-	}
-	if (n > 0)
-		log_info("released %u MTA connection(s) libmilter dropped at shutdown", n);
 }
 
 static struct milter_conn *conn_get(SMFICTX *ctx)

@@ -50,11 +50,10 @@ void milter_set_guard(struct sub_engine *e);
  * timeout_s seconds until no message is in flight and no callback runs
  * (true when so); then smfi_stop(); once smfi_main() has returned and
  * milter_wait_idle() says idle, nothing uses the resolver or the stores any
- * more, and milter_release_all() frees the connections libmilter dropped
- * without closing them.
+ * more. Per-connection state libmilter dropped without closing stays
+ * allocated until the process exits (a late close may still come).
  */
 void milter_drain(void);
 bool milter_wait_idle(unsigned timeout_s);
-void milter_release_all(void);
 
 #endif

@@ -57,35 +57,11 @@ mta_init() {
 # mta_postfix_start [maildir|discard] [extra main.cf lines]
 mta_postfix_start() {
 	local delivery=${1:-maildir} extra=${2:-}
-	local puid pgid transport=virtual
-	puid=$(id -u postfix)
-	pgid=$(id -g postfix)
+	local transport=virtual
 	[ "$delivery" = discard ] && transport=discard
-	cat >"$PF/etc/main.cf" <<EOF
-compatibility_level = 3.6
-config_directory = $PF/etc
-queue_directory = $PF/queue
-data_directory = $PF/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx.test
-mydomain = test
-myorigin = \$myhostname
-mydestination = localhost
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-local_recipient_maps =
-smtpd_banner = \$myhostname ESMTP test
-maillog_file = $PF/maillog
-maillog_file_prefixes = $T
-virtual_mailbox_domains = example.net
-virtual_mailbox_base = $MAIL
-virtual_mailbox_maps = static:box/
-virtual_uid_maps = static:$puid
-virtual_gid_maps = static:$pgid
+	. "${BASH_SOURCE[0]%/*}"/postfix_base.sh
+	pf_base_main_cf >"$PF/etc/main.cf"
+	cat >>"$PF/etc/main.cf" <<EOF
 virtual_transport = $transport
 smtpd_authorized_xclient_hosts = 127.0.0.0/8
 smtpd_milters = unix:$SOCK

@@ -343,7 +343,10 @@ fi
 if mamorid_stop; then ok "restarted mamorid stopped cleanly"; else bad "mamorid exit status $?"; fi
 mta_sanitizer_clean || bad "sanitizer report in the mamorid log"
 if [ "$FAIL" -ne 0 ]; then
-	echo "--- mamorid log"; tail -40 "$T/mamorid.log"
+	echo "--- mamorid log"
+	# a sanitizer report's first lines name the fault and its stacks
+	grep -m1 -A80 -E 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error' "$T/mamorid.log" ||
+		tail -40 "$T/mamorid.log"
 	echo "--- postfix log"; grep -i 'milter\|reject' "$PF/maillog" | tail -20
 fi
 echo "$PASS passed, $FAIL failed"

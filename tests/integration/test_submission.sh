@@ -246,33 +246,9 @@ mamori account --help >"$T/help.out" 2>&1 && grep -q '^usage: mamori account lis
 # --- Postfix -------------------------------------------------------------------
 mkdir -p "$PF/etc" "$PF/queue" "$PF/data" "$MAIL"
 chown postfix:postfix "$PF/data" "$MAIL"
-PUID=$(id -u postfix)
-PGID=$(id -g postfix)
-cat >"$PF/etc/main.cf" <<EOF
-compatibility_level = 3.6
-config_directory = $PF/etc
-queue_directory = $PF/queue
-data_directory = $PF/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx.test
-mydomain = test
-myorigin = \$myhostname
-mydestination = localhost
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-local_recipient_maps =
-smtpd_banner = \$myhostname ESMTP test
-maillog_file = $PF/maillog
-maillog_file_prefixes = $T
-virtual_mailbox_domains = example.net
-virtual_mailbox_base = $MAIL
-virtual_mailbox_maps = static:box/
-virtual_uid_maps = static:$PUID
-virtual_gid_maps = static:$PGID
+. "$HERE"/postfix_base.sh
+pf_base_main_cf >"$PF/etc/main.cf"
+cat >>"$PF/etc/main.cf" <<EOF
 smtpd_authorized_xclient_hosts = 127.0.0.0/8
 smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = cyrus
